@@ -1,0 +1,68 @@
+// The per-call log interceptor.
+#include "absl/strings/string_view.h"
+#include "common/call_log.h"
+
+#include <string>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace kp {
+namespace {
+
+std::string NewRequestId() {
+  thread_local absl::BitGen gen;
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
+}
+
+class CallLogInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit CallLogInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : info_(info), start_(absl::Now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      std::string request_id;
+      const auto& md = info_->server_context()->client_metadata();
+      if (auto it = md.find(kRequestIdHeader); it != md.end()) {
+        request_id.assign(it->second.data(), it->second.size());
+      }
+      if (request_id.empty()) request_id = NewRequestId();
+      const double latency_ms = absl::ToDoubleMilliseconds(absl::Now() - start_);
+      // Health probes arrive every few seconds from every prober: keep them out of info logs.
+      const bool probe = absl::StartsWith(info_->method(), "/grpc.health.");
+      log::Write(probe ? log::Level::kDebug : log::Level::kInfo, "call", {{"method", info_->method()},
+                         {"code", static_cast<int>(status.error_code())},
+                         {"latency_ms", latency_ms},
+                         {"request_id", request_id}});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ServerRpcInfo* info_;
+  absl::Time start_;
+};
+
+class CallLogInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallLogInterceptor(info);  // owned and deleted by gRPC
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewCallLogInterceptorFactory() {
+  return std::make_unique<CallLogInterceptorFactory>();
+}
+
+}  // namespace kp

@@ -1,0 +1,49 @@
+// Typed checks against peer services, shared by every service that references another's
+// resources: "do these exist?" with a deadline, mapped to the caller's field paths.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/rpc.h"
+#include "khartoum/events/v1/events.grpc.pb.h"
+#include "khartoum/organisations/v1/organisations.grpc.pb.h"
+
+namespace kp {
+
+// A reference from a field of the resource being written to another service's resource.
+struct Reference {
+  std::string field;  // e.g. "event.hosts[2]"
+  std::string name;   // e.g. "organisations/kenya"
+};
+
+class OrganisationsClient {
+ public:
+  OrganisationsClient(const std::string& target, absl::Duration timeout);
+  // OK when every referenced organisation exists (and is not deleted); FAILED_PRECONDITION
+  // with a field violation per missing one; UNAVAILABLE when the service cannot answer.
+  absl::Status CheckExist(const std::vector<Reference>& refs, const CallInfo& call) const;
+
+ private:
+  std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> stub_;
+  absl::Duration timeout_;
+};
+
+class EventsClient {
+ public:
+  EventsClient(const std::string& target, absl::Duration timeout);
+  // The event, FAILED_PRECONDITION (on `field`) when it does not exist, or UNAVAILABLE.
+  absl::StatusOr<khartoum::events::v1::Event> Get(const Reference& ref, const CallInfo& call) const;
+
+ private:
+  std::unique_ptr<khartoum::events::v1::EventService::Stub> stub_;
+  absl::Duration timeout_;
+};
+
+// Maps a peer's failure to what the caller should see: the peer being down is UNAVAILABLE
+// (retryable), never the peer's own INVALID_ARGUMENT or INTERNAL passed through.
+absl::Status PeerFailure(const std::string& peer, const absl::Status& status);
+
+}  // namespace kp

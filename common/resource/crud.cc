@@ -1,0 +1,253 @@
+// The generic standard methods: see crud.h.
+#include "absl/strings/string_view.h"
+#include "common/resource/crud.h"
+
+#include <google/protobuf/field_mask.pb.h>
+#include <google/protobuf/util/field_mask_util.h>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/resource/reflection.h"
+#include "common/resource/validation.h"
+
+namespace kp::resource {
+
+using google::protobuf::FieldMask;
+using google::protobuf::Message;
+using google::protobuf::util::FieldMaskUtil;
+
+namespace {
+
+constexpr absl::string_view kStandardOutputOnly[] = {"name", "create_time", "update_time",
+                                                    "delete_time", "etag"};
+
+const google::protobuf::FieldDescriptor* FieldOf(const Message& m, absl::string_view name) {
+  return m.GetDescriptor()->FindFieldByName(std::string(name));
+}
+
+void SetResponseResource(Message* resp, absl::string_view field, const Message& resource) {
+  resp->GetReflection()->MutableMessage(resp, FieldOf(*resp, field))->CopyFrom(resource);
+}
+
+bool GetBool(const Message& m, absl::string_view name) {
+  const auto* f = FieldOf(m, name);
+  return f != nullptr && m.GetReflection()->GetBool(m, f);
+}
+
+}  // namespace
+
+bool Crud::IsOutputOnly(absl::string_view path) const {
+  const absl::string_view top = path.substr(0, path.find('.'));
+  for (auto f : kStandardOutputOnly) {
+    if (top == f) return true;
+  }
+  for (const auto& f : repo_->spec().output_only) {
+    if (top == f) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<std::string> Crud::RequireName(const Message& req, absl::string_view field) const {
+  std::string name = GetString(req, field);
+  FieldViolations v;
+  if (name.empty()) v.Add(std::string(field), "is required");
+  else CheckResourceName(v, std::string(field), repo_->spec().collection, name);
+  RETURN_IF_ERROR(v.ToStatus());
+  return name;
+}
+
+absl::Status Crud::Create(const Message& req, Message* resp, const CallInfo& call) {
+  const ResourceSpec& spec = repo_->spec();
+  auto resource = repo_->New();
+  resource->CopyFrom(req.GetReflection()->GetMessage(req, FieldOf(req, spec.singular)));
+  const std::string id_field = spec.singular + "_id";
+  const std::string id = GetString(req, id_field);
+  const std::string request_id = GetString(req, "request_id");
+
+  FieldViolations v;
+  if (!id.empty() && !IsValidId(id)) {
+    v.Add(id_field, absl::StrCat("'", id, "' must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"));
+  }
+  if (request_id.size() > 128) v.Add("request_id", "must be at most 128 characters");
+  if (!request_id.empty() && v.empty()) {
+    ASSIGN_OR_RETURN(auto earlier, repo_->FindByRequestId(request_id));
+    if (earlier) {
+      SetResponseResource(resp, spec.singular, *earlier);
+      return absl::OkStatus();
+    }
+  }
+  // Output-only fields sent by the caller are ignored (AIP-203).
+  for (auto f : kStandardOutputOnly) ClearField(*resource, f);
+  for (const auto& f : spec.output_only) ClearField(*resource, f);
+  rules_->Normalize(*resource);
+  rules_->Validate(*resource, v);
+  RETURN_IF_ERROR(v.ToStatus());
+
+  SetString(*resource, "name", absl::StrCat(spec.collection, "/", id.empty() ? NewId() : id));
+  ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*resource, nullptr, call));
+  RETURN_IF_ERROR(repo_->Insert(*resource, request_id, check));
+  SetResponseResource(resp, spec.singular, *resource);
+  return absl::OkStatus();
+}
+
+absl::Status Crud::Get(const Message& req, Message* resp) {
+  ASSIGN_OR_RETURN(std::string name, RequireName(req, "name"));
+  ASSIGN_OR_RETURN(auto resource, repo_->Get(name, GetBool(req, "show_deleted")));
+  SetResponseResource(resp, repo_->spec().singular, *resource);
+  return absl::OkStatus();
+}
+
+absl::Status Crud::BatchGet(const Message& req, Message* resp) {
+  const auto* names_field = FieldOf(req, "names");
+  const auto* refl = req.GetReflection();
+  const int n = refl->FieldSize(req, names_field);
+  FieldViolations v;
+  if (n > kMaxBatchSize) v.Add("names", absl::StrCat("at most ", kMaxBatchSize, " names (got ", n, ")"));
+  std::vector<std::string> names;
+  for (int i = 0; i < n && i < kMaxBatchSize; ++i) {
+    names.push_back(refl->GetRepeatedString(req, names_field, i));
+    CheckResourceName(v, absl::StrCat("names[", i, "]"), repo_->spec().collection, names.back());
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  ASSIGN_OR_RETURN(auto items, repo_->BatchGet(names));
+  const auto* out = FieldOf(*resp, repo_->spec().collection);
+  for (const auto& item : items) resp->GetReflection()->AddMessage(resp, out)->CopyFrom(*item);
+  return absl::OkStatus();
+}
+
+absl::Status Crud::List(const Message& req, Message* resp) {
+  ListParams params;
+  const int page_size = req.GetReflection()->GetInt32(req, FieldOf(req, "page_size"));
+  FieldViolations v;
+  if (page_size < 0) v.Add("page_size", "must not be negative");
+  RETURN_IF_ERROR(v.ToStatus());
+  params.page_size = page_size == 0 ? kDefaultPageSize : std::min(page_size, kMaxPageSize);
+  params.page_token = GetString(req, "page_token");
+  params.filter = GetString(req, "filter");
+  params.order_by = GetString(req, "order_by");
+  params.search = GetString(req, "search");
+  params.show_deleted = GetBool(req, "show_deleted");
+  ASSIGN_OR_RETURN(ListPage page, repo_->List(params));
+  const auto* refl = resp->GetReflection();
+  const auto* out = FieldOf(*resp, repo_->spec().collection);
+  for (const auto& item : page.items) refl->AddMessage(resp, out)->CopyFrom(*item);
+  SetString(*resp, "next_page_token", page.next_page_token);
+  refl->SetInt32(resp, FieldOf(*resp, "total_size"), static_cast<int32_t>(page.total_size));
+  return absl::OkStatus();
+}
+
+absl::Status Crud::Update(const Message& req, Message* resp, const CallInfo& call) {
+  const ResourceSpec& spec = repo_->spec();
+  const Message& patch = req.GetReflection()->GetMessage(req, FieldOf(req, spec.singular));
+  const std::string name_field = spec.singular + ".name";
+  const std::string name = GetString(patch, "name");
+  FieldViolations v;
+  if (name.empty()) v.Add(name_field, "is required");
+  else CheckResourceName(v, name_field, spec.collection, name);
+
+  FieldMask requested;
+  if (const auto* f = FieldOf(req, "update_mask"); f && req.GetReflection()->HasField(req, f)) {
+    requested.CopyFrom(req.GetReflection()->GetMessage(req, f));
+  }
+  FieldMask mask;
+  if (requested.paths_size() == 0) {
+    for (int i = 0; i < spec.descriptor->field_count(); ++i) {
+      const std::string& f = spec.descriptor->field(i)->name();
+      if (!IsOutputOnly(f)) mask.add_paths(f);
+    }
+  } else {
+    for (const auto& path : requested.paths()) {
+      if (path == "*") {
+        v.Add("update_mask", "'*' is not supported; leave the mask empty to update every field");
+      } else if (!FieldMaskUtil::GetFieldDescriptors(spec.descriptor, path, nullptr)) {
+        v.Add("update_mask", absl::StrCat("'", path, "' is not a field of ", spec.descriptor->name()));
+      } else if (!IsOutputOnly(path)) {
+        mask.add_paths(path);
+      }
+    }
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  const std::string client_etag = GetString(patch, "etag");
+
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(auto before, repo_->Get(name, false));
+    const std::string before_etag = GetString(*before, "etag");
+    if (!client_etag.empty() && client_etag != before_etag) {
+      return absl::AbortedError(absl::StrCat(spec.singular, " '", name,
+                                             "' has changed since it was read (etag mismatch); "
+                                             "read it again and retry"));
+    }
+    FieldMask effective;
+    FieldViolations violations;
+    for (const auto& path : mask.paths()) {
+      const bool immutable = std::find(spec.immutable.begin(), spec.immutable.end(), path) !=
+                             spec.immutable.end();
+      if (!immutable) {
+        effective.add_paths(path);
+        continue;
+      }
+      const std::string wanted = GetString(patch, path);
+      if (wanted != GetString(*before, path) && (requested.paths_size() > 0 || !wanted.empty())) {
+        violations.Add(absl::StrCat(spec.singular, ".", path), "cannot be changed after creation");
+      }
+    }
+    auto after = repo_->New();
+    after->CopyFrom(*before);
+    FieldMaskUtil::MergeOptions options;
+    options.set_replace_message_fields(true);
+    options.set_replace_repeated_fields(true);
+    FieldMaskUtil::MergeMessageTo(patch, effective, options, after.get());
+    rules_->Normalize(*after);
+    rules_->Validate(*after, violations);
+    RETURN_IF_ERROR(violations.ToStatus());
+    ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*after, before.get(), call));
+    absl::Status status = repo_->Replace(*after, before_etag, check);
+    if (absl::IsAborted(status) && client_etag.empty() && attempt < kMaxCasRetries) continue;
+    RETURN_IF_ERROR(status);
+    SetResponseResource(resp, spec.singular, *after);
+    return absl::OkStatus();
+  }
+}
+
+absl::Status Crud::Mutate(const Message& req, Message* resp, const CallInfo& call, bool undelete) {
+  const ResourceSpec& spec = repo_->spec();
+  ASSIGN_OR_RETURN(std::string name, RequireName(req, "name"));
+  const std::string client_etag = GetString(req, "etag");
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(auto before, repo_->Get(name, true));
+    const bool deleted = HasTime(*before, "delete_time");
+    if (!undelete && deleted) {
+      return absl::NotFoundError(absl::StrCat(spec.singular, " '", name, "' is already deleted"));
+    }
+    if (undelete && !deleted) {
+      return absl::FailedPreconditionError(absl::StrCat(spec.singular, " '", name, "' is not deleted"));
+    }
+    const std::string before_etag = GetString(*before, "etag");
+    if (!client_etag.empty() && client_etag != before_etag) {
+      return absl::AbortedError(absl::StrCat(spec.singular, " '", name,
+                                             "' has changed since it was read (etag mismatch)"));
+    }
+    auto after = repo_->New();
+    after->CopyFrom(*before);
+    if (undelete) ClearField(*after, "delete_time");
+    else SetTime(*after, "delete_time", absl::ToUnixMicros(absl::Now()));
+    ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*after, before.get(), call));
+    absl::Status status = repo_->Replace(*after, before_etag, check);
+    if (absl::IsAborted(status) && client_etag.empty() && attempt < kMaxCasRetries) continue;
+    RETURN_IF_ERROR(status);
+    SetResponseResource(resp, spec.singular, *after);
+    return absl::OkStatus();
+  }
+}
+
+absl::Status Crud::Delete(const Message& req, Message* resp, const CallInfo& call) {
+  return Mutate(req, resp, call, false);
+}
+
+absl::Status Crud::Undelete(const Message& req, Message* resp, const CallInfo& call) {
+  return Mutate(req, resp, call, true);
+}
+
+}  // namespace kp::resource

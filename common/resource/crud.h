@@ -1,0 +1,70 @@
+// The standard methods (AIP-131..135, 155, 164, 231) written once for every resource. Request
+// and response messages are read by reflection on their AIP field names, so a service's RPC
+// handler is one line; the service supplies only its rules.
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include <memory>
+
+#include <google/protobuf/message.h>
+
+#include "absl/status/statusor.h"
+#include "common/resource/repository.h"
+#include "common/rpc.h"
+#include "common/status.h"
+
+namespace kp::resource {
+
+// What a service adds to the generic methods for one resource.
+class ResourceRules {
+ public:
+  virtual ~ResourceRules() = default;
+  // Sets derived output-only fields and defaults (runs before validation).
+  virtual void Normalize(google::protobuf::Message& resource) const {}
+  // Local checks; report fields as "<singular>.<path>".
+  virtual void Validate(const google::protobuf::Message& resource, FieldViolations& v) const = 0;
+  // Checks that need other services (outside the transaction); returns a check to run inside
+  // the write transaction, or an empty one. `before` is null on create.
+  virtual absl::StatusOr<TxCheck> Prepare(const google::protobuf::Message& after,
+                                          const google::protobuf::Message* before,
+                                          const CallInfo& call) const {
+    return TxCheck();
+  }
+};
+
+class Crud {
+ public:
+  Crud(Repository* repo, const ResourceRules* rules) : repo_(repo), rules_(rules) {}
+
+  absl::Status Create(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                      const CallInfo& call);
+  absl::Status Get(const google::protobuf::Message& req, google::protobuf::Message* resp);
+  absl::Status BatchGet(const google::protobuf::Message& req, google::protobuf::Message* resp);
+  absl::Status List(const google::protobuf::Message& req, google::protobuf::Message* resp);
+  absl::Status Update(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                      const CallInfo& call);
+  absl::Status Delete(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                      const CallInfo& call);
+  absl::Status Undelete(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                        const CallInfo& call);
+
+  Repository& repo() { return *repo_; }
+
+ private:
+  // Delete and undelete: read, check etag, change, prepare, compare-and-swap.
+  absl::Status Mutate(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                      const CallInfo& call, bool undelete);
+  absl::StatusOr<std::string> RequireName(const google::protobuf::Message& req,
+                                          absl::string_view field) const;
+  bool IsOutputOnly(absl::string_view path) const;
+
+  Repository* repo_;
+  const ResourceRules* rules_;
+};
+
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxBatchSize = 1000;
+inline constexpr int kMaxCasRetries = 8;
+
+}  // namespace kp::resource

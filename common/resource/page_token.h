@@ -1,0 +1,35 @@
+// Opaque keyset page tokens: the last row's sort values, bound to the query that produced
+// them and signed, so a tampered or foreign token is rejected with INVALID_ARGUMENT.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/storage/sql_value.h"
+
+namespace kp::resource {
+
+class PageTokenCodec {
+ public:
+  explicit PageTokenCodec(std::string key) : key_(std::move(key)) {}
+
+  // A fingerprint of everything that must stay the same between pages.
+  static std::string QueryFingerprint(const std::vector<absl::string_view>& parts);
+
+  std::string Encode(absl::string_view fingerprint, const std::vector<storage::SqlValue>& last) const;
+  // INVALID_ARGUMENT (field `page_token`) when malformed, tampered with or from another query.
+  absl::StatusOr<std::vector<storage::SqlValue>> Decode(absl::string_view token,
+                                                        absl::string_view fingerprint) const;
+
+ private:
+  std::string Mac(absl::string_view data) const;
+  std::string key_;
+};
+
+// The codec every service uses; its key comes from --page_token_key.
+const PageTokenCodec& DefaultPageTokenCodec();
+
+}  // namespace kp::resource

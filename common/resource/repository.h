@@ -1,0 +1,85 @@
+// Generic storage of one resource type in SQLite: the resource is kept as serialized protobuf
+// with its filterable fields in columns, so create/get/list/replace are written once for all
+// resources. Lists are keyset-paginated: page 1000 costs what page 1 costs.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include <google/protobuf/message.h>
+
+#include "absl/status/statusor.h"
+#include "common/resource/catalog.h"
+#include "common/resource/page_token.h"
+#include "common/storage/sqlite.h"
+
+namespace kp::resource {
+
+// A service rule that must hold at commit time (capacity, uniqueness), run inside the write
+// transaction before the row is written.
+using TxCheck = std::function<absl::Status(storage::Connection&)>;
+
+struct ListParams {
+  int page_size = 50;
+  std::string page_token;
+  std::string filter;
+  std::string order_by;
+  std::string search;
+  bool show_deleted = false;
+};
+
+struct ListPage {
+  std::vector<std::unique_ptr<google::protobuf::Message>> items;
+  std::string next_page_token;
+  int64_t total_size = 0;
+};
+
+class Repository {
+ public:
+  Repository(storage::Database* db, ResourceSpec spec,
+             const PageTokenCodec& codec = DefaultPageTokenCodec());
+
+  const ResourceSpec& spec() const { return spec_; }
+  const Catalog& catalog() const { return catalog_; }
+  storage::Database* db() { return db_; }
+  std::unique_ptr<google::protobuf::Message> New() const;
+
+  // The resource an earlier create with this request id returned, or nullptr.
+  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> FindByRequestId(absl::string_view request_id);
+  // Inserts `resource` (its name set), filling etag and times. When `request_id` was used
+  // before, `resource` becomes that earlier result instead and nothing is written.
+  absl::Status Insert(google::protobuf::Message& resource, absl::string_view request_id,
+                      const TxCheck& check);
+  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Get(absl::string_view name,
+                                                                 bool show_deleted);
+  // In the order of `names`; NOT_FOUND naming every missing one.
+  absl::StatusOr<std::vector<std::unique_ptr<google::protobuf::Message>>> BatchGet(
+      const std::vector<std::string>& names);
+  absl::StatusOr<ListPage> List(const ListParams& params);
+  // Writes `resource` over the stored one if that still has `expected_etag` (ABORTED if not),
+  // with a new etag and update_time.
+  absl::Status Replace(google::protobuf::Message& resource, absl::string_view expected_etag,
+                       const TxCheck& check);
+
+ private:
+  absl::Status WriteRow(storage::Connection& conn, google::protobuf::Message& resource,
+                        int64_t seq);
+  absl::Status NotFound(absl::string_view name) const;
+
+  storage::Database* db_;
+  ResourceSpec spec_;
+  Catalog catalog_;
+  const PageTokenCodec& codec_;
+  std::vector<const Column*> scalar_columns_;    // stored in their own columns
+  std::vector<const Column*> repeated_columns_;  // stored in <table>_values
+  std::string insert_sql_;
+  std::string update_sql_;
+};
+
+// Turns free text into an FTS5 query of quoted prefix terms (never FTS syntax from the user).
+std::string FtsQuery(absl::string_view text);
+
+}  // namespace kp::resource

@@ -1,0 +1,130 @@
+// The shared server bootstrap: see server.h.
+#include "common/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "common/call_log.h"
+#include "common/config.h"
+#include "common/log.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
+ABSL_FLAG(int, port, -1, "Port to listen on: -1 for the binary's default, 0 for any free port (see --port_file).");
+ABSL_FLAG(std::string, port_file, "", "Write the bound port to this file once serving.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGTERM, how long in-flight calls may take to finish.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
+          "Close client connections after this age so clients rebalance to new replicas.");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30), "HTTP/2 keepalive ping interval.");
+ABSL_FLAG(int, workers, 8, "Threads for blocking work (database, outbound calls).");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+
+namespace kp {
+
+ServerOptions ServerOptionsFromFlags(std::string name) {
+  ServerOptions o;
+  o.name = std::move(name);
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  return o;
+}
+
+int WorkerThreadsFromFlags() { return absl::GetFlag(FLAGS_workers); }
+
+void ValidateServerFlags(config::Validator& v) {
+  const int port = absl::GetFlag(FLAGS_port);
+  v.Check(port >= -1 && port <= 65535, absl::StrCat("--port must be -1..65535, got ", port));
+  v.Check(!absl::GetFlag(FLAGS_host).empty(), "--host must not be empty");
+  v.Check(absl::GetFlag(FLAGS_drain_timeout) > absl::ZeroDuration(),
+          "--drain_timeout must be positive");
+  v.Check(absl::GetFlag(FLAGS_max_connection_age) >= absl::Seconds(1),
+          "--max_connection_age must be at least 1s");
+  v.Check(absl::GetFlag(FLAGS_keepalive_time) >= absl::Seconds(1),
+          "--keepalive_time must be at least 1s");
+  const int workers = absl::GetFlag(FLAGS_workers);
+  v.Check(workers >= 1 && workers <= 256, absl::StrCat("--workers must be 1..256, got ", workers));
+  log::Level level;
+  v.Check(log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level),
+          "--log_level must be debug, info, warning or error");
+  log::SetMinLevel(level);
+}
+
+namespace {
+int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+}  // namespace
+
+int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
+              std::function<void()> on_drained) {
+  // Signals are taken synchronously by this thread; every other thread (gRPC's included,
+  // created below) inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
+                           grpc::InsecureServerCredentials(), &bound_port);
+  for (auto* service : services) builder.RegisterService(service);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(Ms(options.max_connection_age)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, static_cast<int>(Ms(options.drain_timeout)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(Ms(options.keepalive_time)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewCallLogInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    log::Error("failed to start server", {{"server", options.name},
+                                          {"address", absl::StrCat(options.host, ":", options.port)}});
+    return 1;
+  }
+  auto* health = server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  if (!options.port_file.empty()) {
+    // Write then rename so a reader never sees a half-written file.
+    const std::string tmp = options.port_file + ".tmp";
+    { std::ofstream(tmp) << bound_port << "\n"; }
+    std::rename(tmp.c_str(), options.port_file.c_str());
+  }
+  log::Info("serving", {{"server", options.name}, {"port", bound_port}});
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("draining", {{"server", options.name}, {"signal", signal_number},
+                         {"drain_timeout_ms", static_cast<long long>(Ms(options.drain_timeout))}});
+  // NOT_SERVING first so load balancers and probes stop routing here, then drain.
+  health->SetServingStatus(false);
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoNanoseconds(options.drain_timeout));
+  server->Wait();
+  if (on_drained) on_drained();
+  log::Info("stopped", {{"server", options.name}});
+  return 0;
+}
+
+}  // namespace kp

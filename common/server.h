@@ -1,0 +1,42 @@
+// Server bootstrap shared by every binary: listening port, health, reflection, keepalive,
+// max connection age, one JSON log line per call, graceful drain on SIGTERM/SIGINT.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/time/time.h"
+
+namespace kp {
+
+struct ServerOptions {
+  std::string name;              // binary name, in logs
+  std::string host = "0.0.0.0";
+  int port = 0;                  // 0 = pick a free port
+  std::string port_file;         // if set, the bound port is written here once serving
+  absl::Duration drain_timeout = absl::Seconds(10);
+  absl::Duration max_connection_age = absl::Minutes(5);
+  absl::Duration keepalive_time = absl::Seconds(30);
+  int max_message_bytes = 4 * 1024 * 1024;
+};
+
+// ServerOptions from the common flags (--host, --port, --port_file, --drain_timeout, ...).
+ServerOptions ServerOptionsFromFlags(std::string name);
+// Validates the common server flags; adds errors to the validator.
+namespace config { class Validator; }
+void ValidateServerFlags(config::Validator& v);
+
+// Builds and runs a server until SIGTERM or SIGINT, then: health NOT_SERVING, stop accepting,
+// let in-flight calls finish within drain_timeout, call `on_drained`, return 0.
+int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
+              std::function<void()> on_drained = {});
+
+// Thread count for blocking work, from --workers.
+int WorkerThreadsFromFlags();
+
+}  // namespace kp

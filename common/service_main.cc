@@ -1,0 +1,74 @@
+// ServiceMain: see service_main.h.
+#include "common/service_main.h"
+
+#include <filesystem>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/server.h"
+
+ABSL_FLAG(std::string, database, "",
+          "SQLite database file (or sqlite:///path); default <service>.db in the working directory.");
+ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(3), "Deadline for calls to peer services.");
+ABSL_FLAG(std::string, organisations_address, "localhost:50051",
+          "Organisations service: host:port, a comma list, or a gRPC target such as dns:///name:port.");
+ABSL_FLAG(std::string, events_address, "localhost:50052", "Events service address.");
+ABSL_FLAG(std::string, participants_address, "localhost:50053", "Participants service address.");
+
+namespace kp {
+
+std::string OrganisationsAddress() { return absl::GetFlag(FLAGS_organisations_address); }
+std::string EventsAddress() { return absl::GetFlag(FLAGS_events_address); }
+std::string ParticipantsAddress() { return absl::GetFlag(FLAGS_participants_address); }
+
+int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
+  config::ParseFlags(argc, argv, definition.usage.c_str());
+  config::Validator validator;
+  ValidateServerFlags(validator);
+  validator.Check(absl::GetFlag(FLAGS_call_timeout) > absl::ZeroDuration(),
+                  "--call_timeout must be positive");
+  for (const auto& peer : {OrganisationsAddress(), EventsAddress(), ParticipantsAddress()}) {
+    validator.Check(!peer.empty(), "peer addresses (--*_address) must not be empty");
+  }
+  std::string database = absl::GetFlag(FLAGS_database);
+  if (database.empty()) database = absl::StrCat(definition.name.substr(3), ".db");
+  if (absl::StartsWith(database, "sqlite://")) database = database.substr(9);
+  validator.Check(!absl::StrContains(database, "://"),
+                  absl::StrCat("--database: unsupported database URL '", database,
+                               "' (use a SQLite file path)"));
+  if (definition.validate) definition.validate(validator);
+  validator.ExitIfInvalid(definition.name.c_str());
+
+  if (auto parent = std::filesystem::path(database).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+  }
+  const int workers = WorkerThreadsFromFlags();
+  auto db = storage::Database::Open(database, workers + 1);
+  if (!db.ok()) {
+    log::Error("cannot open database", {{"database", database}, {"error", db.status().ToString()}});
+    return 1;
+  }
+  {
+    auto conn = (*db)->Acquire();
+    if (auto s = storage::ApplyMigrations(*conn, *definition.migrations); !s.ok()) {
+      log::Error("migrations failed", {{"database", database}, {"error", s.ToString()}});
+      return 1;
+    }
+  }
+  auto pool = std::make_unique<WorkerPool>(workers);
+  ServiceContext ctx{db->get(), pool.get(), absl::GetFlag(FLAGS_call_timeout)};
+  auto services = definition.make_services(ctx);
+  std::vector<grpc::Service*> raw;
+  for (auto& s : services) raw.push_back(s.get());
+
+  ServerOptions options = ServerOptionsFromFlags(definition.name);
+  if (options.port < 0) options.port = definition.default_port;
+  log::Info("starting", {{"server", definition.name}, {"database", database}, {"workers", workers}});
+  // The pool is destroyed only after the server has drained: queued work still finishes.
+  return RunServer(options, raw, [&] { pool.reset(); });
+}
+
+}  // namespace kp

@@ -1,0 +1,43 @@
+// The main() of every backend service: flags and their validation, the database with its
+// migrations, the worker pool, peers, and the server until SIGTERM.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/impl/service_type.h>
+
+#include "common/config.h"
+#include "common/storage/migrations.h"
+#include "common/storage/sqlite.h"
+#include "common/worker_pool.h"
+
+namespace kp {
+
+struct ServiceContext {
+  storage::Database* db;
+  WorkerPool* pool;
+  absl::Duration call_timeout;  // for calls to peer services
+};
+
+struct ServiceDefinition {
+  std::string name;           // "kp-events"
+  int default_port;           // used when --port is not given
+  std::string usage;
+  const std::vector<storage::Migration>* migrations;
+  // Extra flag checks (peer addresses, ...).
+  std::function<void(config::Validator&)> validate;
+  // Builds the gRPC services; they live until the server has drained.
+  std::function<std::vector<std::unique_ptr<grpc::Service>>(ServiceContext&)> make_services;
+};
+
+int ServiceMain(int argc, char** argv, const ServiceDefinition& definition);
+
+// Peer addresses, shared by the services and the gateway (--organisations_address, ...).
+std::string OrganisationsAddress();
+std::string EventsAddress();
+std::string ParticipantsAddress();
+
+}  // namespace kp

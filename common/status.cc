@@ -1,0 +1,107 @@
+// Conversions between absl::Status (with google.rpc payloads) and grpc::Status.
+#include "absl/strings/string_view.h"
+#include "common/status.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+
+namespace kp {
+namespace {
+
+google::rpc::BadRequest ToBadRequest(const std::vector<FieldViolation>& violations) {
+  google::rpc::BadRequest bad_request;
+  for (const auto& v : violations) {
+    auto* fv = bad_request.add_field_violations();
+    fv->set_field(v.field);
+    fv->set_description(v.description);
+  }
+  return bad_request;
+}
+
+}  // namespace
+
+absl::Status FieldViolations::ToStatus() const {
+  return ToStatus(absl::StatusCode::kInvalidArgument);
+}
+
+absl::Status FieldViolations::ToStatus(absl::StatusCode code) const {
+  if (violations_.empty()) return absl::OkStatus();
+  std::vector<std::string> parts;
+  parts.reserve(violations_.size());
+  for (const auto& v : violations_) parts.push_back(absl::StrCat(v.field, ": ", v.description));
+  absl::Status status(code, absl::StrCat(violations_.size() == 1 ? "invalid field: "
+                                                                  : "invalid fields: ",
+                                         absl::StrJoin(parts, "; ")));
+  status.SetPayload(kBadRequestTypeUrl, absl::Cord(ToBadRequest(violations_).SerializeAsString()));
+  return status;
+}
+
+absl::Status InvalidField(std::string field, std::string description) {
+  FieldViolations v;
+  v.Add(std::move(field), std::move(description));
+  return v.ToStatus();
+}
+
+std::vector<FieldViolation> GetFieldViolations(const absl::Status& status) {
+  std::vector<FieldViolation> out;
+  auto payload = status.GetPayload(kBadRequestTypeUrl);
+  if (!payload) return out;
+  google::rpc::BadRequest bad_request;
+  if (!bad_request.ParseFromString(std::string(*payload))) return out;
+  for (const auto& fv : bad_request.field_violations()) {
+    out.push_back({fv.field(), fv.description()});
+  }
+  return out;
+}
+
+absl::Status ResourcesNotFound(std::string message, const std::vector<std::string>& names) {
+  absl::Status status = absl::NotFoundError(std::move(message));
+  google::rpc::ErrorInfo info;
+  info.set_reason("RESOURCES_NOT_FOUND");
+  info.set_domain("khartoum-process");
+  (*info.mutable_metadata())["names"] = absl::StrJoin(names, ",");
+  status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+std::vector<std::string> GetMissingNames(const absl::Status& status) {
+  auto payload = status.GetPayload(kErrorInfoTypeUrl);
+  if (!payload) return {};
+  google::rpc::ErrorInfo info;
+  if (!info.ParseFromString(std::string(*payload)) || info.reason() != "RESOURCES_NOT_FOUND") return {};
+  return absl::StrSplit(info.metadata().at("names"), ',', absl::SkipEmpty());
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  google::rpc::Status rpc_status;
+  rpc_status.set_code(static_cast<int>(status.code()));
+  rpc_status.set_message(std::string(status.message()));
+  status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
+    auto* any = rpc_status.add_details();
+    any->set_type_url(std::string(type_url));
+    any->set_value(std::string(payload));
+  });
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
+                      rpc_status.details_size() > 0 ? rpc_status.SerializeAsString() : "");
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status out(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (!status.error_details().empty()) {
+    google::rpc::Status rpc_status;
+    if (rpc_status.ParseFromString(status.error_details())) {
+      for (const auto& any : rpc_status.details()) {
+        out.SetPayload(any.type_url(), absl::Cord(any.value()));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace kp

@@ -1,0 +1,42 @@
+// What participants and registrations add to the generic resource machinery.
+#pragma once
+
+#include "common/peers.h"
+#include "common/resource/crud.h"
+
+namespace kp::participants {
+
+resource::ResourceSpec ParticipantSpec();
+resource::ResourceSpec RegistrationSpec();
+
+class ParticipantRules : public resource::ResourceRules {
+ public:
+  explicit ParticipantRules(const OrganisationsClient* organisations) : organisations_(organisations) {}
+  void Validate(const google::protobuf::Message& resource, FieldViolations& v) const override;
+  absl::StatusOr<resource::TxCheck> Prepare(const google::protobuf::Message& after,
+                                            const google::protobuf::Message* before,
+                                            const CallInfo& call) const override;
+
+ private:
+  const OrganisationsClient* organisations_;
+};
+
+// A registration is live unless cancelled or deleted. Becoming live (create, un-cancel)
+// needs an existing, not cancelled event, an existing participant, no other live
+// registration of that participant for the event, and a free place when the event has a
+// capacity. The last three are checked inside the write transaction, so concurrent
+// registrations can never exceed the capacity.
+class RegistrationRules : public resource::ResourceRules {
+ public:
+  explicit RegistrationRules(const EventsClient* events) : events_(events) {}
+  void Normalize(google::protobuf::Message& resource) const override;
+  void Validate(const google::protobuf::Message& resource, FieldViolations& v) const override;
+  absl::StatusOr<resource::TxCheck> Prepare(const google::protobuf::Message& after,
+                                            const google::protobuf::Message* before,
+                                            const CallInfo& call) const override;
+
+ private:
+  const EventsClient* events_;
+};
+
+}  // namespace kp::participants

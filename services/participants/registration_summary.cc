@@ -1,0 +1,91 @@
+// Per-event registration counts: totals, distinct countries and organisations, and
+// breakdowns by role, status and gender, each one grouped query over live registrations.
+#include "services/participants/registration_summary.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/resource/crud.h"
+#include "common/resource/validation.h"
+#include "common/status.h"
+
+namespace kp::participants {
+
+namespace v1 = khartoum::participants::v1;
+
+namespace {
+
+constexpr char kLive[] =
+    " FROM registrations r JOIN participants p ON p.name = r.participant"
+    " WHERE r.event IN (SELECT value FROM json_each(?1)) AND r.status <> ?2"
+    " AND r.delete_time IS NULL";
+
+// Runs "SELECT r.event, <key>, COUNT(*) ... GROUP BY r.event, <key>" into a map field.
+absl::Status Breakdown(storage::Connection& conn, const std::string& events_json, const char* key,
+                       const google::protobuf::EnumDescriptor* type,
+                       absl::flat_hash_map<std::string, v1::RegistrationSummary*>& by_event,
+                       google::protobuf::Map<std::string, int32_t>* (*field)(v1::RegistrationSummary*)) {
+  ASSIGN_OR_RETURN(auto stmt, conn.Prepare(absl::StrCat("SELECT r.event, ", key, ", COUNT(*)", kLive,
+                                                        " GROUP BY r.event, ", key)));
+  stmt.Bind(1, events_json).Bind(2, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    const auto* value = type->FindValueByNumber(static_cast<int>(stmt.Int(1)));
+    const std::string label = value ? value->name() : absl::StrCat(stmt.Int(1));
+    (*field(by_event[stmt.Text(0)]))[label] = static_cast<int32_t>(stmt.Int(2));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SummarizeRegistrations(storage::Database& db, const v1::SummarizeRegistrationsRequest& req,
+                                    v1::SummarizeRegistrationsResponse* resp) {
+  FieldViolations v;
+  if (req.events_size() > resource::kMaxBatchSize) {
+    v.Add("events", absl::StrCat("at most ", resource::kMaxBatchSize, " events"));
+  }
+  for (int i = 0; i < req.events_size() && i < resource::kMaxBatchSize; ++i) {
+    resource::CheckResourceName(v, absl::StrCat("events[", i, "]"), "events", req.events(i));
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+
+  absl::flat_hash_map<std::string, v1::RegistrationSummary*> by_event;
+  std::string json = "[";
+  for (int i = 0; i < req.events_size(); ++i) {
+    auto*& summary = by_event[req.events(i)];
+    if (summary == nullptr) {
+      summary = resp->add_summaries();
+      summary->set_event(req.events(i));
+      absl::StrAppend(&json, i ? "," : "", "\"", req.events(i), "\"");  // validated names
+    }
+  }
+  json += "]";
+
+  auto conn = db.Acquire();
+  // One snapshot for all four queries.
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kDeferred));
+  {
+    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
+        "SELECT r.event, COUNT(*), COUNT(DISTINCT NULLIF(p.country_code, '')),"
+        " COUNT(DISTINCT p.organisation)", kLive, " GROUP BY r.event")));
+    stmt.Bind(1, json).Bind(2, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      auto* s = by_event[stmt.Text(0)];
+      s->set_total(static_cast<int32_t>(stmt.Int(1)));
+      s->set_country_count(static_cast<int32_t>(stmt.Int(2)));
+      s->set_organisation_count(static_cast<int32_t>(stmt.Int(3)));
+    }
+  }
+  RETURN_IF_ERROR(Breakdown(*conn, json, "r.role", v1::RegistrationRole_descriptor(), by_event,
+                            [](v1::RegistrationSummary* s) { return s->mutable_by_role(); }));
+  RETURN_IF_ERROR(Breakdown(*conn, json, "r.status", v1::RegistrationStatus_descriptor(), by_event,
+                            [](v1::RegistrationSummary* s) { return s->mutable_by_status(); }));
+  RETURN_IF_ERROR(Breakdown(*conn, json, "p.gender", v1::Gender_descriptor(), by_event,
+                            [](v1::RegistrationSummary* s) { return s->mutable_by_gender(); }));
+  return tx.Commit();
+}
+
+}  // namespace kp::participants

@@ -1,0 +1,14 @@
+// SummarizeRegistrations: counts of live registrations per event, computed in SQL.
+#pragma once
+
+#include "absl/status/status.h"
+#include "common/storage/sqlite.h"
+#include "khartoum/participants/v1/participants.pb.h"
+
+namespace kp::participants {
+
+absl::Status SummarizeRegistrations(storage::Database& db,
+                                    const khartoum::participants::v1::SummarizeRegistrationsRequest& req,
+                                    khartoum::participants::v1::SummarizeRegistrationsResponse* resp);
+
+}  // namespace kp::participants
