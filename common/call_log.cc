@@ -2,6 +2,7 @@
 #include "absl/strings/string_view.h"
 #include "common/call_log.h"
 
+#include <atomic>
 #include <string>
 
 #include <grpcpp/server_context.h>
@@ -15,6 +16,8 @@
 namespace kp {
 namespace {
 
+std::atomic<int64_t> g_in_flight{0};
+
 std::string NewRequestId() {
   thread_local absl::BitGen gen;
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
@@ -23,7 +26,10 @@ std::string NewRequestId() {
 class CallLogInterceptor : public grpc::experimental::Interceptor {
  public:
   explicit CallLogInterceptor(grpc::experimental::ServerRpcInfo* info)
-      : info_(info), start_(absl::Now()) {}
+      : info_(info), start_(absl::Now()) {
+    g_in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~CallLogInterceptor() override { g_in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
@@ -60,6 +66,8 @@ class CallLogInterceptorFactory : public grpc::experimental::ServerInterceptorFa
 };
 
 }  // namespace
+
+int64_t InFlightCalls() { return g_in_flight.load(std::memory_order_relaxed); }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewCallLogInterceptorFactory() {
   return std::make_unique<CallLogInterceptorFactory>();

@@ -6,6 +6,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <thread>
+
+#include <grpc/grpc.h>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -13,6 +16,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/call_log.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -119,8 +123,13 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
                          {"drain_timeout_ms", static_cast<long long>(Ms(options.drain_timeout))}});
   // NOT_SERVING first so load balancers and probes stop routing here, then drain.
   health->SetServingStatus(false);
-  server->Shutdown(std::chrono::system_clock::now() +
-                   absl::ToChronoNanoseconds(options.drain_timeout));
+  const absl::Time deadline = absl::Now() + options.drain_timeout;
+  // Shutdown stops new calls and lets running ones finish, but then also waits for every
+  // client to hang up its idle connection. Once no call is left, close those at once.
+  std::thread shutdown([&] { server->Shutdown(absl::ToChronoTime(deadline)); });
+  while (InFlightCalls() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  grpc_server_cancel_all_calls(server->c_server());
+  shutdown.join();
   server->Wait();
   if (on_drained) on_drained();
   log::Info("stopped", {{"server", options.name}});

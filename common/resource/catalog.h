@@ -28,13 +28,13 @@ struct Column {
 // update_time, delete_time, one column per scalar field), <collection>_values (seq, field,
 // value) for repeated fields and, when search_paths is set, the FTS5 table <collection>_fts.
 struct ResourceSpec {
-  std::string collection;                 // "events": names are events/{id}
-  std::string singular;                   // "event": request/response field name
-  const google::protobuf::Descriptor* descriptor;
-  std::vector<std::string> fields;        // filterable/orderable paths (create_time is implied)
-  std::vector<std::string> search_paths;  // text fields indexed for `search`
-  std::vector<std::string> output_only;   // besides name, times and etag
-  std::vector<std::string> immutable;     // top-level fields fixed after create
+  std::string collection;                      // "events": names are events/{id}
+  std::string singular;                        // "event": request/response field name
+  const google::protobuf::Descriptor* descriptor = nullptr;
+  std::vector<std::string> fields = {};        // filterable/orderable paths (create_time implied)
+  std::vector<std::string> search_paths = {};  // text fields indexed for `search`
+  std::vector<std::string> output_only = {};   // besides name, times and etag
+  std::vector<std::string> immutable = {};     // top-level fields fixed after create
 };
 
 class Catalog {

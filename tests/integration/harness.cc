@@ -1,0 +1,169 @@
+// Process harness for integration tests.
+#include "tests/integration/harness.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include <grpcpp/create_channel.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace kp::testing {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/kp-test-XXXXXX";
+  path_ = mkdtemp(tmpl);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (std::getenv("KP_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(path_, ec);
+}
+
+std::string BinaryPath(const std::string& name) {
+  const char* dir = std::getenv("KP_BIN_DIR");
+  return absl::StrCat(dir ? dir : KP_BIN_DIR, "/", name);
+}
+
+ServiceProcess::ServiceProcess(std::string name, std::string binary, std::string dir,
+                               std::vector<std::string> args)
+    : name_(std::move(name)), binary_(std::move(binary)), dir_(std::move(dir)), args_(std::move(args)) {
+  port_file_ = absl::StrCat(dir_, "/", name_, ".port");
+  log_path_ = absl::StrCat(dir_, "/", name_, ".log");
+}
+
+ServiceProcess::~ServiceProcess() {
+  if (pid_ > 0) Stop(SIGKILL);
+}
+
+std::string ServiceProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+absl::Status WaitForServing(const std::string& address, absl::Duration timeout) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last = "no answer";
+  while (absl::Now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Seconds(1))));
+    ctx.set_wait_for_ready(true);
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s = stub->Check(&ctx, req, &resp);
+    if (s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) return absl::OkStatus();
+    last = s.ok() ? "NOT_SERVING" : s.error_message();
+  }
+  return absl::DeadlineExceededError(absl::StrCat(address, " not serving: ", last));
+}
+
+absl::Status ServiceProcess::Start(absl::Duration timeout) {
+  std::filesystem::remove(port_file_);
+  const int previous_port = port_;
+  port_ = 0;
+  // A restart binds the port it had, so peers configured with its address find it again.
+  std::vector<std::string> argv_strings{binary_, absl::StrCat("--port=", previous_port), "--host=127.0.0.1",
+                                        absl::StrCat("--port_file=", port_file_)};
+  argv_strings.insert(argv_strings.end(), args_.begin(), args_.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ < 0) return absl::InternalError("fork failed");
+  if (pid_ == 0) {
+    FILE* log = std::fopen(log_path_.c_str(), "a");
+    if (log) {
+      dup2(fileno(log), STDERR_FILENO);
+      dup2(fileno(log), STDOUT_FILENO);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // The port file appears once the server is bound; then health must say SERVING.
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat(name_, " exited during start-up; see ", log_path_));
+    }
+    std::ifstream in(port_file_);
+    if (in >> port_) break;
+    absl::SleepFor(absl::Milliseconds(5));  // polling the file, bounded by the deadline
+  }
+  if (port_ == 0) return absl::DeadlineExceededError(absl::StrCat(name_, " did not bind a port"));
+  return WaitForServing(address(), deadline - absl::Now());
+}
+
+int ServiceProcess::Stop(int signal) {
+  if (pid_ <= 0) return 0;
+  kill(pid_, signal);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+std::unique_ptr<Suite> Suite::Start(std::vector<std::string> extra_args) {
+  std::unique_ptr<Suite> suite(new Suite());
+  const std::string& d = suite->dir_.path();
+  auto args = [&](const std::string& db, std::vector<std::string> more) {
+    std::vector<std::string> a{absl::StrCat("--database=", d, "/", db), "--drain_timeout=2s"};
+    a.insert(a.end(), more.begin(), more.end());
+    a.insert(a.end(), extra_args.begin(), extra_args.end());
+    return a;
+  };
+  suite->organisations_ = std::make_unique<ServiceProcess>(
+      "organisations", BinaryPath("kp-organisations"), d, args("organisations.db", {}));
+  if (auto s = suite->organisations_->Start(); !s.ok()) return nullptr;
+  const std::string org = absl::StrCat("--organisations_address=", suite->organisations_->address());
+  suite->events_ = std::make_unique<ServiceProcess>("events", BinaryPath("kp-events"), d,
+                                                    args("events.db", {org}));
+  if (auto s = suite->events_->Start(); !s.ok()) return nullptr;
+  const std::string ev = absl::StrCat("--events_address=", suite->events_->address());
+  suite->participants_ = std::make_unique<ServiceProcess>(
+      "participants", BinaryPath("kp-participants"), d, args("participants.db", {org, ev}));
+  if (auto s = suite->participants_->Start(); !s.ok()) return nullptr;
+  suite->MakeStubs();
+  return suite;
+}
+
+Suite::~Suite() = default;
+
+void Suite::MakeStubs() {
+  auto channel = [](ServiceProcess& p) {
+    return grpc::CreateChannel(p.address(), grpc::InsecureChannelCredentials());
+  };
+  org_stub_ = khartoum::organisations::v1::OrganisationService::NewStub(channel(*organisations_));
+  event_stub_ = khartoum::events::v1::EventService::NewStub(channel(*events_));
+  participant_stub_ = khartoum::participants::v1::ParticipantService::NewStub(channel(*participants_));
+}
+
+absl::Status Suite::Restart(ServiceProcess& process, int signal) {
+  process.Stop(signal);
+  auto status = process.Start();
+  MakeStubs();
+  return status;
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+std::string UniqueId(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  thread_local absl::BitGen gen;
+  return absl::StrCat(prefix, "-", counter.fetch_add(1), "-", absl::Uniform<uint32_t>(gen) % 100000);
+}
+
+}  // namespace kp::testing

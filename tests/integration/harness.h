@@ -1,0 +1,90 @@
+// Starts the real service binaries on free ports in a scratch directory and waits, by
+// polling grpc.health.v1 with a deadline, until each reports SERVING.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "khartoum/events/v1/events.grpc.pb.h"
+#include "khartoum/organisations/v1/organisations.grpc.pb.h"
+#include "khartoum/participants/v1/participants.grpc.pb.h"
+
+namespace kp::testing {
+
+// A scratch directory removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One service process.
+class ServiceProcess {
+ public:
+  ServiceProcess(std::string name, std::string binary, std::string dir, std::vector<std::string> args);
+  ~ServiceProcess();
+  // Starts the process and waits until it serves (health SERVING) or `timeout` passes.
+  absl::Status Start(absl::Duration timeout = absl::Seconds(30));
+  // Sends `signal` and waits for the process to exit; returns its wait status.
+  int Stop(int signal);
+  bool running() const { return pid_ > 0; }
+  int port() const { return port_; }
+  std::string address() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  std::string name_, binary_, dir_, port_file_, log_path_;
+  std::vector<std::string> args_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// Waits until the server at `address` reports SERVING.
+absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
+
+// The three backends, wired to each other, each with its own SQLite file.
+class Suite {
+ public:
+  static std::unique_ptr<Suite> Start(std::vector<std::string> extra_args = {});
+  ~Suite();
+
+  ServiceProcess& organisations() { return *organisations_; }
+  ServiceProcess& events() { return *events_; }
+  ServiceProcess& participants() { return *participants_; }
+  // Restarts a process with the same database and port-independent wiring.
+  absl::Status Restart(ServiceProcess& process, int signal);
+
+  khartoum::organisations::v1::OrganisationService::Stub& org() { return *org_stub_; }
+  khartoum::events::v1::EventService::Stub& ev() { return *event_stub_; }
+  khartoum::participants::v1::ParticipantService::Stub& part() { return *participant_stub_; }
+  const std::string& dir() const { return dir_.path(); }
+  void MakeStubs();
+
+ private:
+  Suite() = default;
+  TempDir dir_;
+  std::unique_ptr<ServiceProcess> organisations_, events_, participants_;
+  std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> org_stub_;
+  std::unique_ptr<khartoum::events::v1::EventService::Stub> event_stub_;
+  std::unique_ptr<khartoum::participants::v1::ParticipantService::Stub> participant_stub_;
+};
+
+// A client context with a 10 s deadline.
+std::unique_ptr<grpc::ClientContext> Ctx();
+// A fresh id for test data, unique across the suite run.
+std::string UniqueId(const std::string& prefix);
+// Path of a built binary (KP_BIN_DIR/<name>).
+std::string BinaryPath(const std::string& name);
+
+}  // namespace kp::testing
