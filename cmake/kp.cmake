@@ -70,3 +70,17 @@ ${body}  };
 " @ONLY)
   set(${out_var} ${out} PARENT_SCOPE)
 endfunction()
+
+# kp_service(NAME events SOURCES a.cc ... MIGRATIONS migrations/0001_x.sql ...): a backend's
+# object library (kp_<name>_lib, linked by the binary and its tests, with the SQL migrations
+# embedded as <ns>::Migrations()) and its binary kp-<name> from main.cc.
+function(kp_service)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;MIGRATIONS" ${ARGN})
+  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${ARG_MIGRATIONS})
+  add_library(kp_${ARG_NAME}_lib STATIC ${ARG_SOURCES} ${migrations_cc})
+  target_link_libraries(kp_${ARG_NAME}_lib PUBLIC kp_common)
+  kp_warnings(kp_${ARG_NAME}_lib)
+  add_executable(kp-${ARG_NAME} main.cc)
+  target_link_libraries(kp-${ARG_NAME} PRIVATE kp_${ARG_NAME}_lib)
+  kp_warnings(kp-${ARG_NAME})
+endfunction()

@@ -169,40 +169,51 @@ absl::Status Crud::Update(const Message& req, Message* resp, const CallInfo& cal
     }
   }
   RETURN_IF_ERROR(v.ToStatus());
-  const std::string client_etag = GetString(patch, "etag");
+  return ReadModifyWrite(name, /*show_deleted=*/false, GetString(patch, "etag"), call, resp,
+      [&](const Message& before, Message& after) -> absl::Status {
+        FieldMask effective;
+        FieldViolations violations;
+        for (const auto& path : mask.paths()) {
+          const bool immutable = std::find(spec.immutable.begin(), spec.immutable.end(), path) !=
+                                 spec.immutable.end();
+          if (!immutable) {
+            effective.add_paths(path);
+            continue;
+          }
+          const std::string wanted = GetString(patch, path);
+          if (wanted != GetString(before, path) && (requested.paths_size() > 0 || !wanted.empty())) {
+            violations.Add(absl::StrCat(spec.singular, ".", path), "cannot be changed after creation");
+          }
+        }
+        FieldMaskUtil::MergeOptions options;
+        options.set_replace_message_fields(true);
+        options.set_replace_repeated_fields(true);
+        FieldMaskUtil::MergeMessageTo(patch, effective, options, &after);
+        rules_->Normalize(after);
+        rules_->Validate(after, violations);
+        return violations.ToStatus();
+      });
+}
 
+absl::Status Crud::ReadModifyWrite(const std::string& name, bool show_deleted,
+                                   const std::string& client_etag, const CallInfo& call,
+                                   Message* resp, const Modifier& modify) {
+  const ResourceSpec& spec = repo_->spec();
   for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(auto before, repo_->Get(name, false));
+    ASSIGN_OR_RETURN(auto before, repo_->Get(name, show_deleted));
     const std::string before_etag = GetString(*before, "etag");
     if (!client_etag.empty() && client_etag != before_etag) {
       return absl::AbortedError(absl::StrCat(spec.singular, " '", name,
                                              "' has changed since it was read (etag mismatch); "
                                              "read it again and retry"));
     }
-    FieldMask effective;
-    FieldViolations violations;
-    for (const auto& path : mask.paths()) {
-      const bool immutable = std::find(spec.immutable.begin(), spec.immutable.end(), path) !=
-                             spec.immutable.end();
-      if (!immutable) {
-        effective.add_paths(path);
-        continue;
-      }
-      const std::string wanted = GetString(patch, path);
-      if (wanted != GetString(*before, path) && (requested.paths_size() > 0 || !wanted.empty())) {
-        violations.Add(absl::StrCat(spec.singular, ".", path), "cannot be changed after creation");
-      }
-    }
     auto after = repo_->New();
     after->CopyFrom(*before);
-    FieldMaskUtil::MergeOptions options;
-    options.set_replace_message_fields(true);
-    options.set_replace_repeated_fields(true);
-    FieldMaskUtil::MergeMessageTo(patch, effective, options, after.get());
-    rules_->Normalize(*after);
-    rules_->Validate(*after, violations);
-    RETURN_IF_ERROR(violations.ToStatus());
+    RETURN_IF_ERROR(modify(*before, *after));
     ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*after, before.get(), call));
+    // Compare-and-swap on the etag read above: a concurrent write makes this attempt fail.
+    // Without a client etag the change is re-applied to the newer version; with one, the
+    // caller's precondition no longer holds and ABORTED is the answer.
     absl::Status status = repo_->Replace(*after, before_etag, check);
     if (absl::IsAborted(status) && client_etag.empty() && attempt < kMaxCasRetries) continue;
     RETURN_IF_ERROR(status);
@@ -214,32 +225,19 @@ absl::Status Crud::Update(const Message& req, Message* resp, const CallInfo& cal
 absl::Status Crud::Mutate(const Message& req, Message* resp, const CallInfo& call, bool undelete) {
   const ResourceSpec& spec = repo_->spec();
   ASSIGN_OR_RETURN(std::string name, RequireName(req, "name"));
-  const std::string client_etag = GetString(req, "etag");
-  for (int attempt = 0;; ++attempt) {
-    ASSIGN_OR_RETURN(auto before, repo_->Get(name, true));
-    const bool deleted = HasTime(*before, "delete_time");
-    if (!undelete && deleted) {
-      return absl::NotFoundError(absl::StrCat(spec.singular, " '", name, "' is already deleted"));
-    }
-    if (undelete && !deleted) {
-      return absl::FailedPreconditionError(absl::StrCat(spec.singular, " '", name, "' is not deleted"));
-    }
-    const std::string before_etag = GetString(*before, "etag");
-    if (!client_etag.empty() && client_etag != before_etag) {
-      return absl::AbortedError(absl::StrCat(spec.singular, " '", name,
-                                             "' has changed since it was read (etag mismatch)"));
-    }
-    auto after = repo_->New();
-    after->CopyFrom(*before);
-    if (undelete) ClearField(*after, "delete_time");
-    else SetTime(*after, "delete_time", absl::ToUnixMicros(absl::Now()));
-    ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*after, before.get(), call));
-    absl::Status status = repo_->Replace(*after, before_etag, check);
-    if (absl::IsAborted(status) && client_etag.empty() && attempt < kMaxCasRetries) continue;
-    RETURN_IF_ERROR(status);
-    SetResponseResource(resp, spec.singular, *after);
-    return absl::OkStatus();
-  }
+  return ReadModifyWrite(name, /*show_deleted=*/true, GetString(req, "etag"), call, resp,
+      [&](const Message& before, Message& after) -> absl::Status {
+        const bool deleted = HasTime(before, "delete_time");
+        if (!undelete && deleted) {
+          return absl::NotFoundError(absl::StrCat(spec.singular, " '", name, "' is already deleted"));
+        }
+        if (undelete && !deleted) {
+          return absl::FailedPreconditionError(absl::StrCat(spec.singular, " '", name, "' is not deleted"));
+        }
+        if (undelete) ClearField(after, "delete_time");
+        else SetTime(after, "delete_time", absl::ToUnixMicros(absl::Now()));
+        return absl::OkStatus();
+      });
 }
 
 absl::Status Crud::Delete(const Message& req, Message* resp, const CallInfo& call) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "absl/strings/string_view.h"
+#include <functional>
 #include <memory>
 
 #include <google/protobuf/message.h>
@@ -51,7 +52,14 @@ class Crud {
   Repository& repo() { return *repo_; }
 
  private:
-  // Delete and undelete: read, check etag, change, prepare, compare-and-swap.
+  // Builds `after` from `before` (a copy of it on entry); an error ends the write.
+  using Modifier = std::function<absl::Status(const google::protobuf::Message& before,
+                                              google::protobuf::Message& after)>;
+  // Read, check the client's etag, modify, prepare, compare-and-swap; retried on conflict.
+  absl::Status ReadModifyWrite(const std::string& name, bool show_deleted,
+                               const std::string& client_etag, const CallInfo& call,
+                               google::protobuf::Message* resp, const Modifier& modify);
+  // Delete and undelete.
   absl::Status Mutate(const google::protobuf::Message& req, google::protobuf::Message* resp,
                       const CallInfo& call, bool undelete);
   absl::StatusOr<std::string> RequireName(const google::protobuf::Message& req,

@@ -148,6 +148,34 @@ TEST(Lifecycle, InvalidConfigurationFailsAtStartWithAClearError) {
   EXPECT_NE(log.find("--database"), std::string::npos) << log;
 }
 
+std::string ReadFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return "";
+  std::string text(8192, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), f));
+  std::fclose(f);
+  return text;
+}
+
+TEST(Lifecycle, EnvironmentFallsBackForFlagsAndTheCommandLineWins) {
+  TempDir dir;
+  // The child inherits the environment at fork.
+  setenv("KP_DRAIN_TIMEOUT", "not-a-duration", 1);
+  ServiceProcess bad_env("env", BinaryPath("kp-organisations"), dir.path(),
+                         {absl::StrCat("--database=", dir.path(), "/o.db")});
+  EXPECT_FALSE(bad_env.Start(absl::Seconds(10)).ok());
+  unsetenv("KP_DRAIN_TIMEOUT");
+  EXPECT_NE(ReadFile(bad_env.log_path()).find("KP_DRAIN_TIMEOUT"), std::string::npos);
+
+  setenv("KP_WORKERS", "0", 1);  // invalid on its own ...
+  ServiceProcess flag_wins("flag", BinaryPath("kp-organisations"), dir.path(),
+                           {absl::StrCat("--database=", dir.path(), "/o.db"), "--workers=2"});
+  const absl::Status started = flag_wins.Start();  // ... but the flag overrides it
+  unsetenv("KP_WORKERS");
+  EXPECT_TRUE(started.ok()) << started;
+  EXPECT_NE(ReadFile(flag_wins.log_path()).find("\"workers\":2"), std::string::npos);
+}
+
 std::string RunSeed(Suite& suite) {
   const std::string cmd = absl::StrCat(
       BinaryPath("kp-seed"), " --data_dir=", KP_SOURCE_DIR, "/data/seed",
