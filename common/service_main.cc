@@ -6,6 +6,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/cache/generations.h"
+#include "common/cache/redis_flags.h"
 #include "common/log.h"
 #include "common/server.h"
 
@@ -38,6 +40,7 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   validator.Check(!absl::StrContains(database, "://"),
                   absl::StrCat("--database: unsupported database URL '", database,
                                "' (use a SQLite file path)"));
+  cache::ValidateRedisFlags(validator);
   if (definition.validate) definition.validate(validator);
   validator.ExitIfInvalid(definition.name.c_str());
 
@@ -59,14 +62,22 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
     }
   }
   auto pool = std::make_unique<WorkerPool>(workers);
-  ServiceContext ctx{db->get(), pool.get(), absl::GetFlag(FLAGS_call_timeout)};
+  std::unique_ptr<cache::RedisClient> redis = cache::RedisClientFromFlags();
+  std::unique_ptr<cache::Generations> generations;
+  std::function<void()> after_commit = [] {};
+  if (redis) {
+    generations = std::make_unique<cache::Generations>(redis.get());
+    after_commit = [g = generations.get(), service = definition.name.substr(3)] { g->Bump(service); };
+  }
+  ServiceContext ctx{db->get(), pool.get(), absl::GetFlag(FLAGS_call_timeout), after_commit};
   auto services = definition.make_services(ctx);
   std::vector<grpc::Service*> raw;
   for (auto& s : services) raw.push_back(s.get());
 
   ServerOptions options = ServerOptionsFromFlags(definition.name);
   if (options.port < 0) options.port = definition.default_port;
-  log::Info("starting", {{"server", definition.name}, {"database", database}, {"workers", workers}});
+  log::Info("starting", {{"server", definition.name}, {"database", database}, {"workers", workers},
+                         {"redis", redis ? redis->address() : "none (no cache invalidation)"}});
   // The pool is destroyed only after the server has drained: queued work still finishes.
   return RunServer(options, raw, [&] { pool.reset(); });
 }

@@ -20,6 +20,9 @@ struct ServiceContext {
   storage::Database* db;
   WorkerPool* pool;
   absl::Duration call_timeout;  // for calls to peer services
+  // To run after every committed write: bumps this service's cache generation (a no-op
+  // without --redis_address).
+  std::function<void()> after_commit;
 };
 
 struct ServiceDefinition {

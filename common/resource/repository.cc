@@ -200,7 +200,9 @@ absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
         .Bind(3, resource.SerializeAsString()).Bind(4, now);
     RETURN_IF_ERROR(stmt.Run());
   }
-  return tx.Commit();
+  RETURN_IF_ERROR(tx.Commit());
+  if (on_commit_) on_commit_();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Message>> Repository::Get(absl::string_view name, bool show_deleted) {
@@ -373,7 +375,9 @@ absl::Status Repository::Replace(Message& resource, absl::string_view expected_e
   SetTime(resource, "update_time", std::max(NowMicros(), previous_update + 1));
   SetString(resource, "etag", NewEtag());
   RETURN_IF_ERROR(WriteRow(*conn, resource, seq));
-  return tx.Commit();
+  RETURN_IF_ERROR(tx.Commit());
+  if (on_commit_) on_commit_();
+  return absl::OkStatus();
 }
 
 }  // namespace kp::resource

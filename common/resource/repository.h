@@ -42,6 +42,9 @@ class Repository {
   Repository(storage::Database* db, ResourceSpec spec,
              const PageTokenCodec& codec = DefaultPageTokenCodec());
 
+  // Runs after every committed write, before the write is acknowledged (cache invalidation).
+  void OnCommit(std::function<void()> observer) { on_commit_ = std::move(observer); }
+
   const ResourceSpec& spec() const { return spec_; }
   const Catalog& catalog() const { return catalog_; }
   storage::Database* db() { return db_; }
@@ -75,6 +78,7 @@ class Repository {
   const PageTokenCodec& codec_;
   std::vector<const Column*> scalar_columns_;    // stored in their own columns
   std::vector<const Column*> repeated_columns_;  // stored in <table>_values
+  std::function<void()> on_commit_;
   std::string insert_sql_;
   std::string update_sql_;
 };

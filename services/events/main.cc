@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       .make_services = [&](kp::ServiceContext& ctx) {
         organisations = std::make_unique<kp::OrganisationsClient>(kp::OrganisationsAddress(), ctx.call_timeout);
         std::vector<std::unique_ptr<grpc::Service>> services;
-        services.push_back(std::make_unique<kp::events::EventsService>(ctx.db, ctx.pool, organisations.get()));
+        services.push_back(std::make_unique<kp::events::EventsService>(ctx, organisations.get()));
         return services;
       },
   });

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
       .validate = {},
       .make_services = [](kp::ServiceContext& ctx) {
         std::vector<std::unique_ptr<grpc::Service>> services;
-        services.push_back(std::make_unique<kp::organisations::OrganisationsService>(ctx.db, ctx.pool));
+        services.push_back(std::make_unique<kp::organisations::OrganisationsService>(ctx));
         return services;
       },
   });

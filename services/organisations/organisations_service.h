@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common/resource/standard_methods.h"
+#include "common/service_main.h"
 #include "common/worker_pool.h"
 #include "khartoum/organisations/v1/organisations.grpc.pb.h"
 #include "services/organisations/organisation_rules.h"
@@ -12,8 +13,10 @@ namespace v1 = khartoum::organisations::v1;
 
 class OrganisationsService final : public v1::OrganisationService::CallbackService {
  public:
-  OrganisationsService(storage::Database* db, WorkerPool* pool)
-      : pool_(pool), repo_(db, OrganisationSpec()), crud_(&repo_, &rules_) {}
+  explicit OrganisationsService(const ServiceContext& ctx)
+      : pool_(ctx.pool), repo_(ctx.db, OrganisationSpec()), crud_(&repo_, &rules_) {
+    repo_.OnCommit(ctx.after_commit);
+  }
 
   KP_STANDARD_METHODS(v1, Organisation, Organisations, crud_)
 

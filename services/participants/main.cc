@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
         events = std::make_unique<kp::EventsClient>(kp::EventsAddress(), ctx.call_timeout);
         std::vector<std::unique_ptr<grpc::Service>> services;
         services.push_back(std::make_unique<kp::participants::ParticipantsService>(
-            ctx.db, ctx.pool, organisations.get(), events.get()));
+            ctx, organisations.get(), events.get()));
         return services;
       },
   });

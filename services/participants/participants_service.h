@@ -1,9 +1,10 @@
 // The ParticipantService RPC boundary: standard methods for participants and registrations,
-// and SummarizeRegistrations.
+// SummarizeRegistrations and SummarizeParticipation.
 #pragma once
 
 #include "common/peers.h"
 #include "common/resource/standard_methods.h"
+#include "common/service_main.h"
 #include "common/worker_pool.h"
 #include "khartoum/participants/v1/participants.grpc.pb.h"
 #include "services/participants/participant_rules.h"
@@ -15,16 +16,19 @@ namespace v1 = khartoum::participants::v1;
 
 class ParticipantsService final : public v1::ParticipantService::CallbackService {
  public:
-  ParticipantsService(storage::Database* db, WorkerPool* pool,
-                      const OrganisationsClient* organisations, const EventsClient* events)
-      : db_(db),
-        pool_(pool),
-        participant_repo_(db, ParticipantSpec()),
-        registration_repo_(db, RegistrationSpec()),
+  ParticipantsService(const ServiceContext& ctx, const OrganisationsClient* organisations,
+                      const EventsClient* events)
+      : db_(ctx.db),
+        pool_(ctx.pool),
+        participant_repo_(ctx.db, ParticipantSpec()),
+        registration_repo_(ctx.db, RegistrationSpec()),
         participant_rules_(organisations),
         registration_rules_(events),
         participants_(&participant_repo_, &participant_rules_),
-        registrations_(&registration_repo_, &registration_rules_) {}
+        registrations_(&registration_repo_, &registration_rules_) {
+    participant_repo_.OnCommit(ctx.after_commit);
+    registration_repo_.OnCommit(ctx.after_commit);
+  }
 
   KP_STANDARD_METHODS(v1, Participant, Participants, participants_)
   KP_CREATE_METHOD(v1, Registration, registrations_)
@@ -38,6 +42,14 @@ class ParticipantsService final : public v1::ParticipantService::CallbackService
                                                    v1::SummarizeRegistrationsResponse* resp) override {
     return Serve(ctx, *pool_, [=, this](const CallInfo&) {
       return participants::SummarizeRegistrations(*db_, *req, resp);
+    });
+  }
+
+  grpc::ServerUnaryReactor* SummarizeParticipation(grpc::CallbackServerContext* ctx,
+                                                   const v1::SummarizeParticipationRequest* req,
+                                                   v1::SummarizeParticipationResponse* resp) override {
+    return Serve(ctx, *pool_, [=, this](const CallInfo&) {
+      return participants::SummarizeParticipation(*db_, *req, resp);
     });
   }
 

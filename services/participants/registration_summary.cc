@@ -14,6 +14,13 @@ namespace v1 = khartoum::participants::v1;
 
 namespace {
 
+// A JSON array of validated resource names ([a-z0-9/-] only, so nothing needs escaping).
+std::string JsonNames(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  std::string json = "[";
+  for (int i = 0; i < names.size(); ++i) absl::StrAppend(&json, i ? "," : "", "\"", names[i], "\"");
+  return json + "]";
+}
+
 constexpr char kLive[] =
     " FROM registrations r JOIN participants p ON p.name = r.participant"
     " WHERE r.event IN (SELECT value FROM json_each(?1)) AND r.status <> ?2"
@@ -51,16 +58,14 @@ absl::Status SummarizeRegistrations(storage::Database& db, const v1::SummarizeRe
   RETURN_IF_ERROR(v.ToStatus());
 
   absl::flat_hash_map<std::string, v1::RegistrationSummary*> by_event;
-  std::string json = "[";
-  for (int i = 0; i < req.events_size(); ++i) {
-    auto*& summary = by_event[req.events(i)];
+  for (const auto& event : req.events()) {
+    auto*& summary = by_event[event];
     if (summary == nullptr) {
       summary = resp->add_summaries();
-      summary->set_event(req.events(i));
-      absl::StrAppend(&json, i ? "," : "", "\"", req.events(i), "\"");  // validated names
+      summary->set_event(event);
     }
   }
-  json += "]";
+  const std::string json = JsonNames(req.events());
 
   auto conn = db.Acquire();
   // One snapshot for all four queries.
@@ -85,6 +90,76 @@ absl::Status SummarizeRegistrations(storage::Database& db, const v1::SummarizeRe
                             [](v1::RegistrationSummary* s) { return s->mutable_by_status(); }));
   RETURN_IF_ERROR(Breakdown(*conn, json, "p.gender", v1::Gender_descriptor(), by_event,
                             [](v1::RegistrationSummary* s) { return s->mutable_by_gender(); }));
+  return tx.Commit();
+}
+
+absl::Status SummarizeParticipation(storage::Database& db, const v1::SummarizeParticipationRequest& req,
+                                    v1::SummarizeParticipationResponse* resp) {
+  constexpr int kMaxEvents = 100000;
+  FieldViolations v;
+  if (req.events_size() > kMaxEvents) v.Add("events", absl::StrCat("at most ", kMaxEvents, " events"));
+  if (req.organisations_size() > resource::kMaxBatchSize) {
+    v.Add("organisations", absl::StrCat("at most ", resource::kMaxBatchSize, " organisations"));
+  }
+  if (req.top_organisations() < 0 || req.top_organisations() > 100) v.Add("top_organisations", "must be 0..100");
+  for (int i = 0; i < req.events_size() && v.list().size() < 20; ++i) {
+    resource::CheckResourceName(v, absl::StrCat("events[", i, "]"), "events", req.events(i));
+  }
+  for (int i = 0; i < req.organisations_size() && v.list().size() < 20; ++i) {
+    resource::CheckResourceName(v, absl::StrCat("organisations[", i, "]"), "organisations", req.organisations(i));
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+
+  std::string where =
+      " FROM registrations r JOIN participants p ON p.name = r.participant"
+      " WHERE r.status <> ?1 AND r.delete_time IS NULL";
+  if (req.events_size() > 0) where += " AND r.event IN (SELECT value FROM json_each(?2))";
+  if (req.organisations_size() > 0) where += " AND p.organisation IN (SELECT value FROM json_each(?3))";
+  const std::string events_json = JsonNames(req.events());
+  const std::string organisations_json = JsonNames(req.organisations());
+  auto bind = [&](storage::Statement& stmt) {
+    stmt.Bind(1, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
+    if (req.events_size() > 0) stmt.Bind(2, events_json);
+    if (req.organisations_size() > 0) stmt.Bind(3, organisations_json);
+  };
+
+  auto conn = db.Acquire();
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kDeferred));
+  {
+    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
+        "SELECT COUNT(*), COUNT(DISTINCT r.participant), COUNT(DISTINCT NULLIF(p.country_code, '')),"
+        " COUNT(DISTINCT p.organisation)", where)));
+    bind(stmt);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) {
+      resp->set_live_registrations(static_cast<int32_t>(stmt.Int(0)));
+      resp->set_participant_count(static_cast<int32_t>(stmt.Int(1)));
+      resp->set_country_count(static_cast<int32_t>(stmt.Int(2)));
+      resp->set_organisation_count(static_cast<int32_t>(stmt.Int(3)));
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat("SELECT r.event, COUNT(*)", where, " GROUP BY r.event")));
+    bind(stmt);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      (*resp->mutable_registrations_by_event())[stmt.Text(0)] = static_cast<int32_t>(stmt.Int(1));
+    }
+  }
+  if (req.top_organisations() > 0) {
+    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
+        "SELECT p.organisation, COUNT(*) AS n", where, " GROUP BY p.organisation ORDER BY n DESC, p.organisation LIMIT ?4")));
+    bind(stmt);
+    stmt.Bind(4, static_cast<int64_t>(req.top_organisations()));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      auto* top = resp->add_top_organisations();
+      top->set_organisation(stmt.Text(0));
+      top->set_registration_count(static_cast<int32_t>(stmt.Int(1)));
+    }
+  }
   return tx.Commit();
 }
 

@@ -1,4 +1,5 @@
-// SummarizeRegistrations: counts of live registrations per event, computed in SQL.
+// SummarizeRegistrations (per event) and SummarizeParticipation (across events and
+// organisations): counts of live registrations, computed in SQL.
 #pragma once
 
 #include "absl/status/status.h"
@@ -10,5 +11,9 @@ namespace kp::participants {
 absl::Status SummarizeRegistrations(storage::Database& db,
                                     const khartoum::participants::v1::SummarizeRegistrationsRequest& req,
                                     khartoum::participants::v1::SummarizeRegistrationsResponse* resp);
+
+absl::Status SummarizeParticipation(storage::Database& db,
+                                    const khartoum::participants::v1::SummarizeParticipationRequest& req,
+                                    khartoum::participants::v1::SummarizeParticipationResponse* resp);
 
 }  // namespace kp::participants

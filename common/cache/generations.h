@@ -1,0 +1,49 @@
+// Cache invalidation by generation: each backend service owns a counter in Redis that it
+// increments after every committed write, before the write is acknowledged. A cached entry
+// records the generations it was built from and is valid only while they are current.
+#pragma once
+
+#include <array>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/cache/redis_client.h"
+
+namespace kp::cache {
+
+inline constexpr std::array<absl::string_view, 3> kServices = {"organisations", "events", "participants"};
+
+// "kp:v1:gen:<service>".
+std::string GenerationKey(absl::string_view service);
+
+class Generations {
+ public:
+  // Installs a recovery hook on `redis` that bumps every generation when Redis comes back
+  // after an outage (it may have restarted from an old snapshot, or missed bumps).
+  explicit Generations(RedisClient* redis);
+  ~Generations();
+  Generations(const Generations&) = delete;
+  Generations& operator=(const Generations&) = delete;
+
+  // After a committed write of `service`. Never fails the write: a bump that Redis did not
+  // take is owed, and every generation is bumped in the background as soon as it answers.
+  void Bump(absl::string_view service);
+  bool owed() const;
+
+  // INCR commands for every service's generation.
+  static std::vector<std::vector<std::string>> BumpAllCommands();
+
+ private:
+  void RetryOwed();
+  RedisClient* redis_;
+  mutable absl::Mutex mu_;
+  bool owed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread retry_;
+};
+
+}  // namespace kp::cache
