@@ -109,6 +109,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   }
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
+  for (const auto& name : options.health_services) health->SetServingStatus(name, true);
   if (!options.port_file.empty()) {
     // Write then rename so a reader never sees a half-written file.
     const std::string tmp = options.port_file + ".tmp";

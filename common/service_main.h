@@ -28,6 +28,7 @@ struct ServiceContext {
 struct ServiceDefinition {
   std::string name;           // "kp-events"
   int default_port;           // used when --port is not given
+  std::vector<std::string> service_names;  // full gRPC service names, for health
   std::string usage;
   const std::vector<storage::Migration>* migrations;
   // Extra flag checks (peer addresses, ...).

@@ -1,0 +1,48 @@
+// Serves a backend service on the gateway's port, unchanged: every method of the service
+// (taken from the generated descriptors, so reflection and health describe it) is a raw
+// handler that forwards the request bytes with the caller's metadata and remaining deadline,
+// and returns status, message, details and metadata as the backend sent them. Reads
+// (Get*, BatchGet*, List*, Summarize*) go through the response cache.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include "common/worker_pool.h"
+#include "gateway/response_cache.h"
+
+namespace kp::gateway {
+
+class ProxyService : public grpc::Service {
+ public:
+  // `service` is the full service name (khartoum.events.v1.EventService); `backend` the
+  // generation that owns its data ("events").
+  ProxyService(const std::string& service, std::string backend, std::shared_ptr<grpc::Channel> channel,
+               ResponseCache* cache, WorkerPool* pool, absl::Duration timeout);
+
+  static bool IsCacheable(absl::string_view method_name);
+
+ private:
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response, const std::string& method);
+  grpc::ServerUnaryReactor* ForwardCached(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response, const std::string& method);
+
+  std::deque<std::string> paths_;  // "/pkg.Service/Method"; RpcServiceMethod keeps the pointer
+  std::string backend_;
+  grpc::GenericStub stub_;
+  ResponseCache* cache_;
+  WorkerPool* pool_;
+  absl::Duration timeout_;
+};
+
+std::string ToString(const grpc::ByteBuffer& buffer);
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
+
+}  // namespace kp::gateway

@@ -1,0 +1,124 @@
+// ResponseCache: see response_cache.h.
+//
+// An entry is "<g1>,<g2>,...\n<body>", the generations (in the order of `services`) read
+// before the body was loaded. One pipelined round trip reads the current generations and the
+// entry; the entry is served only if its generations equal the current ones. Because a
+// service bumps its generation after committing and before acknowledging a write, an entry
+// loaded before that write can never match once the write is acknowledged.
+#include "gateway/response_cache.h"
+
+#include <openssl/sha.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/cache/generations.h"
+
+namespace kp::gateway {
+
+const char* OutcomeName(CacheOutcome outcome) {
+  switch (outcome) {
+    case CacheOutcome::kHit: return "hit";
+    case CacheOutcome::kMiss: return "miss";
+    case CacheOutcome::kCoalesced: return "coalesced";
+    case CacheOutcome::kBypass: return "bypass";
+  }
+  return "bypass";
+}
+
+ResponseCache::ResponseCache(cache::RedisClient* redis, absl::Duration ttl) : redis_(redis), ttl_(ttl) {}
+
+std::string ResponseCache::Key(absl::string_view view, absl::string_view method, absl::string_view request) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(request.data()), request.size(), digest);
+  return absl::StrCat("kp:v1:", view, ":", method, ":",
+                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), sizeof digest)));
+}
+
+CacheCounters ResponseCache::counters() const {
+  CacheCounters c;
+  c.hits = hits_;
+  c.misses = misses_;
+  c.coalesced = coalesced_;
+  c.bypasses = bypasses_;
+  c.redis_errors = redis_ ? redis_->counters().errors : 0;  // includes failed stores
+  return c;
+}
+
+Loaded ResponseCache::Coalesce(const std::string& flight_key, const std::function<Loaded()>& load,
+                               const std::function<void(const Loaded&)>& store, CacheOutcome* outcome) {
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto& slot = flights_[flight_key];
+    if (slot == nullptr) {
+      slot = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = slot;
+  }
+  if (!leader) {
+    flight->done.WaitForNotification();
+    ++coalesced_;
+    *outcome = CacheOutcome::kCoalesced;
+    return flight->result;
+  }
+  flight->result = load();
+  // Stored before followers are released and the flight is forgotten, so that a caller
+  // arriving next finds the entry rather than starting another load.
+  if (flight->result.status.ok()) store(flight->result);
+  {
+    absl::MutexLock lock(&mu_);
+    flights_.erase(flight_key);
+  }
+  flight->done.Notify();
+  ++misses_;
+  *outcome = CacheOutcome::kMiss;
+  return flight->result;
+}
+
+Loaded ResponseCache::GetOrLoad(absl::string_view view, absl::string_view method, absl::string_view request,
+                                const std::vector<absl::string_view>& services,
+                                const std::function<Loaded()>& load, CacheOutcome* outcome) {
+  if (redis_ == nullptr) {
+    ++bypasses_;
+    *outcome = CacheOutcome::kBypass;
+    return load();
+  }
+  const std::string key = Key(view, method, request);
+  std::vector<std::vector<std::string>> commands(1);
+  commands[0].push_back("MGET");
+  for (auto s : services) commands[0].push_back(cache::GenerationKey(s));
+  commands[0].push_back(key);
+  auto replies = redis_->Pipeline(commands);
+  if (!replies.ok() || (*replies)[0].elements.size() != services.size() + 1) {
+    // Redis down, slow, recovering or odd: the backends answer. Not coalesced, since without
+    // generations a flight could not be told apart from one started before a write.
+    ++bypasses_;
+    *outcome = CacheOutcome::kBypass;
+    return load();
+  }
+  const auto& values = (*replies)[0].elements;
+  std::vector<std::string> generations;
+  for (size_t i = 0; i < services.size(); ++i) {
+    generations.push_back(values[i].type == cache::RedisReply::Type::kString ? values[i].str : "0");
+  }
+  const std::string stamp = absl::StrJoin(generations, ",");
+  const auto& entry = values.back();
+  if (entry.type == cache::RedisReply::Type::kString) {
+    const auto newline = entry.str.find('\n');
+    if (newline != std::string::npos && absl::string_view(entry.str).substr(0, newline) == stamp) {
+      ++hits_;
+      *outcome = CacheOutcome::kHit;
+      return Loaded{grpc::Status::OK, entry.str.substr(newline + 1)};
+    }
+  }
+  auto store = [&](const Loaded& loaded) {
+    (void)redis_->Command({"SET", key, absl::StrCat(stamp, "\n", loaded.body), "PX",
+                                  absl::StrCat(absl::ToInt64Milliseconds(ttl_))});
+  };
+  return Coalesce(absl::StrCat(key, "@", stamp), load, store, outcome);
+}
+
+}  // namespace kp::gateway

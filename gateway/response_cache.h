@@ -1,0 +1,74 @@
+// Cache-aside for the gateway's reads, in Redis as serialized protobuf. Keys carry the
+// caller's view; entries carry the generations of the services they were built from and are
+// served only while those are current; concurrent misses of one key (at one set of
+// generations) are coalesced into one backend load; Redis trouble turns into a bypass.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/cache/redis_client.h"
+
+namespace kp::gateway {
+
+// A loaded response: only OK results are stored.
+struct Loaded {
+  grpc::Status status;
+  std::string body;  // serialized response message
+};
+
+enum class CacheOutcome { kHit, kMiss, kCoalesced, kBypass };
+const char* OutcomeName(CacheOutcome outcome);
+
+struct CacheCounters {
+  int64_t hits = 0;
+  int64_t misses = 0;
+  int64_t coalesced = 0;  // misses that waited for another caller's load
+  int64_t bypasses = 0;   // Redis unavailable (or no Redis): served from the backends
+  int64_t redis_errors = 0;
+};
+
+class ResponseCache {
+ public:
+  // `redis` may be null: every read is then a bypass.
+  ResponseCache(cache::RedisClient* redis, absl::Duration ttl);
+
+  // Serves `request` of `method` for a caller with `view` from the cache, or loads it.
+  // `services` are the backends whose data the response is built from.
+  Loaded GetOrLoad(absl::string_view view, absl::string_view method, absl::string_view request,
+                   const std::vector<absl::string_view>& services,
+                   const std::function<Loaded()>& load, CacheOutcome* outcome);
+
+  CacheCounters counters() const;
+  bool enabled() const { return redis_ != nullptr; }
+
+  // The Redis key of an entry, exposed for tests: kp:v1:<view>:<method>:<sha256(request)>.
+  static std::string Key(absl::string_view view, absl::string_view method, absl::string_view request);
+
+ private:
+  struct Flight {
+    absl::Notification done;
+    Loaded result;
+  };
+  Loaded Coalesce(const std::string& flight_key, const std::function<Loaded()>& load,
+                  const std::function<void(const Loaded&)>& store, CacheOutcome* outcome);
+
+  cache::RedisClient* redis_;
+  absl::Duration ttl_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> hits_{0}, misses_{0}, coalesced_{0}, bypasses_{0};
+};
+
+}  // namespace kp::gateway
