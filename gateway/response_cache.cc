@@ -16,6 +16,18 @@
 
 namespace kp::gateway {
 
+namespace {
+
+// KEYS: the generations, then the entry. ARGV: the expected generations, the value, the TTL.
+constexpr char kStoreScript[] =
+    "local n = #KEYS - 1 "
+    "local current = redis.call('MGET', unpack(KEYS, 1, n)) "
+    "for i = 1, n do if current[i] ~= ARGV[i] then return 0 end end "
+    "redis.call('SET', KEYS[#KEYS], ARGV[n + 1], 'PX', ARGV[n + 2]) "
+    "return 1";
+
+}  // namespace
+
 const char* OutcomeName(CacheOutcome outcome) {
   switch (outcome) {
     case CacheOutcome::kHit: return "hit";
@@ -99,13 +111,27 @@ Loaded ResponseCache::GetOrLoad(absl::string_view view, absl::string_view method
     *outcome = CacheOutcome::kBypass;
     return load();
   }
-  const auto& values = (*replies)[0].elements;
-  std::vector<std::string> generations;
+  const auto* values = &(*replies)[0].elements;
+  std::vector<absl::string_view> missing;
   for (size_t i = 0; i < services.size(); ++i) {
-    generations.push_back(values[i].type == cache::RedisReply::Type::kString ? values[i].str : "0");
+    if ((*values)[i].type != cache::RedisReply::Type::kString) missing.push_back(services[i]);
   }
+  if (!missing.empty()) {
+    // A fresh Redis: give the missing generations random starting values, then read again.
+    auto init = cache::Generations::InitCommands(missing);
+    init.push_back(commands[0]);
+    replies = redis_->Pipeline(init);
+    if (!replies.ok() || replies->back().elements.size() != services.size() + 1) {
+      ++bypasses_;
+      *outcome = CacheOutcome::kBypass;
+      return load();
+    }
+    values = &replies->back().elements;
+  }
+  std::vector<std::string> generations;
+  for (size_t i = 0; i < services.size(); ++i) generations.push_back((*values)[i].str);
   const std::string stamp = absl::StrJoin(generations, ",");
-  const auto& entry = values.back();
+  const auto& entry = values->back();
   if (entry.type == cache::RedisReply::Type::kString) {
     const auto newline = entry.str.find('\n');
     if (newline != std::string::npos && absl::string_view(entry.str).substr(0, newline) == stamp) {
@@ -115,8 +141,15 @@ Loaded ResponseCache::GetOrLoad(absl::string_view view, absl::string_view method
     }
   }
   auto store = [&](const Loaded& loaded) {
-    (void)redis_->Command({"SET", key, absl::StrCat(stamp, "\n", loaded.body), "PX",
-                                  absl::StrCat(absl::ToInt64Milliseconds(ttl_))});
+    // Stored only if the generations are still those read before loading, checked atomically
+    // in Redis: a write acknowledged meanwhile, or a Redis restarted meanwhile, refuses it.
+    std::vector<std::string> cmd{"EVAL", kStoreScript, absl::StrCat(services.size() + 1)};
+    for (auto s : services) cmd.push_back(cache::GenerationKey(s));
+    cmd.push_back(key);
+    for (const auto& g : generations) cmd.push_back(g);
+    cmd.push_back(absl::StrCat(stamp, "\n", loaded.body));
+    cmd.push_back(absl::StrCat(absl::ToInt64Milliseconds(ttl_)));
+    (void)redis_->Command(cmd);
   };
   return Coalesce(absl::StrCat(key, "@", stamp), load, store, outcome);
 }

@@ -1,6 +1,7 @@
 // Generations: see generations.h.
 #include "common/cache/generations.h"
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -9,9 +10,36 @@ namespace kp::cache {
 
 std::string GenerationKey(absl::string_view service) { return absl::StrCat("kp:v1:gen:", service); }
 
+namespace {
+
+constexpr char kBumpScript[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end "
+    "return redis.call('INCRBY', KEYS[1], ARGV[2])";
+
+std::string RandomStart() {
+  thread_local absl::BitGen gen;
+  return absl::StrCat(absl::Uniform<uint64_t>(gen, uint64_t{1} << 40, uint64_t{1} << 62));
+}
+
+}  // namespace
+
+std::vector<std::string> Generations::BumpCommand(absl::string_view service) {
+  return {"EVAL", kBumpScript, "1", GenerationKey(service), RandomStart(), "1"};
+}
+
 std::vector<std::vector<std::string>> Generations::BumpAllCommands() {
+  thread_local absl::BitGen gen;
   std::vector<std::vector<std::string>> commands;
-  for (auto service : kServices) commands.push_back({"INCR", GenerationKey(service)});
+  for (auto service : kServices) {
+    const std::string step = absl::StrCat(absl::Uniform<uint64_t>(gen, uint64_t{1} << 32, uint64_t{1} << 33));
+    commands.push_back({"EVAL", kBumpScript, "1", GenerationKey(service), RandomStart(), step});
+  }
+  return commands;
+}
+
+std::vector<std::vector<std::string>> Generations::InitCommands(const std::vector<absl::string_view>& services) {
+  std::vector<std::vector<std::string>> commands;
+  for (auto service : services) commands.push_back({"SET", GenerationKey(service), RandomStart(), "NX"});
   return commands;
 }
 
@@ -38,7 +66,7 @@ bool Generations::owed() const {
 }
 
 void Generations::Bump(absl::string_view service) {
-  auto reply = redis_->Command({"INCR", GenerationKey(service)});
+  auto reply = redis_->Command(BumpCommand(service));
   if (reply.ok()) return;
   absl::MutexLock lock(&mu_);
   if (!owed_) log::Warn("cache generation bump failed; owed until redis answers", {{"service", std::string(service)}});

@@ -34,8 +34,15 @@ class Generations {
   void Bump(absl::string_view service);
   bool owed() const;
 
-  // INCR commands for every service's generation.
+  // The command bumping `service`'s generation by one, initialising a missing counter to a
+  // random value first, so that counters never restart at small numbers a stale entry could
+  // carry (Redis restarted empty).
+  static std::vector<std::string> BumpCommand(absl::string_view service);
+  // Commands moving every generation forward by a random step of at least 2^32: after an
+  // outage (or a restart from an old snapshot) no counter passes through old values again.
   static std::vector<std::vector<std::string>> BumpAllCommands();
+  // Commands giving each missing generation of `services` a random initial value.
+  static std::vector<std::vector<std::string>> InitCommands(const std::vector<absl::string_view>& services);
 
  private:
   void RetryOwed();

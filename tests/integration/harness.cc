@@ -3,6 +3,9 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/cache/redis_client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace kp::testing {
@@ -103,8 +107,13 @@ absl::Status ServiceProcess::Start(absl::Duration timeout) {
   return WaitForServing(address(), deadline - absl::Now());
 }
 
+void ServiceProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 int ServiceProcess::Stop(int signal) {
   if (pid_ <= 0) return 0;
+  kill(pid_, SIGCONT);  // a paused process must be able to act on the signal
   kill(pid_, signal);
   int status = 0;
   waitpid(pid_, &status, 0);
@@ -112,9 +121,89 @@ int ServiceProcess::Stop(int signal) {
   return status;
 }
 
-std::unique_ptr<Suite> Suite::Start(std::vector<std::string> extra_args) {
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+RedisProcess::RedisProcess(std::string dir) : dir_(std::move(dir)), port_(FreePort()) {}
+
+RedisProcess::~RedisProcess() { Stop(SIGKILL); }
+
+std::string RedisProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+absl::Status RedisProcess::Start(absl::Duration timeout) {
+  const std::string log = absl::StrCat(dir_, "/redis.log");
+  pid_ = fork();
+  if (pid_ == 0) {
+    FILE* f = std::fopen(log.c_str(), "a");
+    if (f) {
+      dup2(fileno(f), STDOUT_FILENO);
+      dup2(fileno(f), STDERR_FILENO);
+    }
+    const std::string port = std::to_string(port_);
+    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+           "--appendonly", "no", "--dir", dir_.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  cache::RedisOptions options;
+  options.address = address();
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    cache::RedisClient probe(options);  // fresh each time: no breaker state carried over
+    auto reply = probe.Command({"PING"});
+    if (reply.ok() && reply->str == "PONG") return absl::OkStatus();
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::InternalError(absl::StrCat("redis-server exited; see ", log));
+    }
+    absl::SleepFor(absl::Milliseconds(10));  // polling readiness, bounded by the deadline
+  }
+  return absl::DeadlineExceededError("redis-server did not answer PING");
+}
+
+void RedisProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+void RedisProcess::Stop(int signal) {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGCONT);  // a paused server must be able to act on the signal
+  kill(pid_, signal);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, bool cached) {
+  std::vector<std::string> args{
+      absl::StrCat("--organisations_address=", organisations_->address()),
+      absl::StrCat("--events_address=", events_->address()),
+      absl::StrCat("--participants_address=", participants_->address()),
+      "--drain_timeout=2s", "--workers=16"};
+  if (cached && redis_) args.push_back(absl::StrCat("--redis_address=", redis_->address()));
+  auto gateway = std::make_unique<ServiceProcess>(name, BinaryPath("kp-gateway"), dir_.path(), args);
+  if (!gateway->Start().ok()) return nullptr;
+  return gateway;
+}
+
+std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
   std::unique_ptr<Suite> suite(new Suite());
   const std::string& d = suite->dir_.path();
+  std::vector<std::string> extra_args = options.extra_args;
+  if (options.with_redis) {
+    suite->redis_ = std::make_unique<RedisProcess>(d);
+    if (!suite->redis_->Start().ok()) return nullptr;
+    extra_args.push_back(absl::StrCat("--redis_address=", suite->redis_->address()));
+  }
   auto args = [&](const std::string& db, std::vector<std::string> more) {
     std::vector<std::string> a{absl::StrCat("--database=", d, "/", db), "--drain_timeout=2s"};
     a.insert(a.end(), more.begin(), more.end());
@@ -132,6 +221,10 @@ std::unique_ptr<Suite> Suite::Start(std::vector<std::string> extra_args) {
   suite->participants_ = std::make_unique<ServiceProcess>(
       "participants", BinaryPath("kp-participants"), d, args("participants.db", {org, ev}));
   if (auto s = suite->participants_->Start(); !s.ok()) return nullptr;
+  if (options.with_gateway) {
+    suite->gateway_ = suite->StartGateway("gateway", options.with_redis);
+    if (suite->gateway_ == nullptr) return nullptr;
+  }
   suite->MakeStubs();
   return suite;
 }

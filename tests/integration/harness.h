@@ -38,6 +38,8 @@ class ServiceProcess {
   absl::Status Start(absl::Duration timeout = absl::Seconds(30));
   // Sends `signal` and waits for the process to exit; returns its wait status.
   int Stop(int signal);
+  // Sends `signal` without waiting (SIGSTOP / SIGCONT to make it hang and resume).
+  void Signal(int signal);
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
   std::string address() const;
@@ -53,15 +55,48 @@ class ServiceProcess {
 // Waits until the server at `address` reports SERVING.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
 
-// The three backends, wired to each other, each with its own SQLite file.
+// A port nobody listens on right now.
+int FreePort();
+
+// A real redis-server (no persistence) on a free port of 127.0.0.1.
+class RedisProcess {
+ public:
+  explicit RedisProcess(std::string dir);
+  ~RedisProcess();
+  // Starts it (on the same port as before, after a Stop) and waits until it answers PING.
+  absl::Status Start(absl::Duration timeout = absl::Seconds(10));
+  void Stop(int signal);
+  void Signal(int signal);  // e.g. SIGSTOP / SIGCONT to make it hang and resume
+  std::string address() const;
+  int port() const { return port_; }
+
+ private:
+  std::string dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+struct SuiteOptions {
+  bool with_redis = false;    // a redis-server; services bump generations in it
+  bool with_gateway = false;  // kp-gateway in front (cached when with_redis)
+  std::vector<std::string> extra_args;  // for every service
+};
+
+// The three backends, wired to each other, each with its own SQLite file; optionally Redis
+// and the gateway.
 class Suite {
  public:
-  static std::unique_ptr<Suite> Start(std::vector<std::string> extra_args = {});
+  static std::unique_ptr<Suite> Start(SuiteOptions options = {});
   ~Suite();
 
   ServiceProcess& organisations() { return *organisations_; }
   ServiceProcess& events() { return *events_; }
   ServiceProcess& participants() { return *participants_; }
+  ServiceProcess& gateway() { return *gateway_; }
+  RedisProcess& redis() { return *redis_; }
+  bool has_gateway() const { return gateway_ != nullptr; }
+  // Starts another gateway process on the same backends, e.g. uncached for comparison.
+  std::unique_ptr<ServiceProcess> StartGateway(const std::string& name, bool cached);
   // Restarts a process with the same database and port-independent wiring.
   absl::Status Restart(ServiceProcess& process, int signal);
 
@@ -74,7 +109,8 @@ class Suite {
  private:
   Suite() = default;
   TempDir dir_;
-  std::unique_ptr<ServiceProcess> organisations_, events_, participants_;
+  std::unique_ptr<RedisProcess> redis_;
+  std::unique_ptr<ServiceProcess> organisations_, events_, participants_, gateway_;
   std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> org_stub_;
   std::unique_ptr<khartoum::events::v1::EventService::Stub> event_stub_;
   std::unique_ptr<khartoum::participants::v1::ParticipantService::Stub> participant_stub_;

@@ -12,7 +12,11 @@ std::unique_ptr<Suite> g_suite;
 class SuiteEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
+#ifdef KP_TEST_SUITE_WITH_GATEWAY
+    g_suite = Suite::Start({.with_redis = true, .with_gateway = true});
+#else
     g_suite = Suite::Start();
+#endif
     ASSERT_NE(g_suite, nullptr) << "the services did not start";
   }
   void TearDown() override { g_suite.reset(); }

@@ -2,9 +2,8 @@
 """A client in another language: Python stubs generated from proto/ by Debian's
 python3-grpc-tools, run against the real services (started here on free ports).
 
-Environment: KP_BIN_DIR (built binaries), KP_PROTO_DIR (proto root). Optional KP_TARGETS
-("organisations=host:port,events=...,participants=...") to test already running services
-(e.g. the gateway) instead of starting them.
+Environment: KP_BIN_DIR (built binaries), KP_PROTO_DIR (proto root). KP_VIA_GATEWAY=1 also
+starts redis-server and kp-gateway and sends every call through the gateway's one port.
 """
 import os
 import shutil
@@ -37,6 +36,11 @@ def generate_stubs(out_dir):
     rc = protoc.main(["protoc", *includes, f"--python_out={out_dir}", f"--grpc_python_out={out_dir}", *protos])
     if rc != 0:
         raise RuntimeError(f"protoc failed with {rc}")
+    local = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protos")
+    rc = protoc.main(["protoc", f"-I{local}", f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
+                      "kp_reflection/reflection.proto"])
+    if rc != 0:
+        raise RuntimeError(f"protoc failed with {rc}")
     sys.path.insert(0, out_dir)
 
 
@@ -49,6 +53,8 @@ from khartoum.events.v1 import events_pb2, events_pb2_grpc  # noqa: E402
 from khartoum.organisations.v1 import organisations_pb2, organisations_pb2_grpc  # noqa: E402
 from khartoum.participants.v1 import participants_pb2, participants_pb2_grpc  # noqa: E402
 from khartoum.type.v1 import date_pb2  # noqa: E402
+from khartoum.gateway.v1 import portal_pb2, portal_pb2_grpc  # noqa: E402
+from kp_reflection import reflection_pb2, reflection_pb2_grpc  # noqa: E402
 from google.protobuf import field_mask_pb2  # noqa: E402
 
 
@@ -65,40 +71,55 @@ def wait_serving(address, timeout=30.0):
     raise RuntimeError(f"{address} not serving")
 
 
-class Services:
-    """Starts the three backends on free ports, or uses KP_TARGETS."""
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    def __init__(self):
+
+class Services:
+    """Starts the three backends on free ports (and, via the gateway, Redis and kp-gateway)."""
+
+    def __init__(self, via_gateway):
         self.procs = []
         self.dir = tempfile.mkdtemp(prefix="kp-py-")
-        targets = os.environ.get("KP_TARGETS")
-        if targets:
-            self.addr = dict(kv.split("=", 1) for kv in targets.split(","))
-        else:
-            self.addr = {}
-            self._start("organisations", [])
-            org = f"--organisations_address={self.addr['organisations']}"
-            self._start("events", [org])
-            self._start("participants", [org, f"--events_address={self.addr['events']}"])
+        self.addr = {}
+        redis = []
+        if via_gateway:
+            port = free_port()
+            self.procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            redis = [f"--redis_address=127.0.0.1:{port}"]
+        self._start("organisations", redis)
+        org = f"--organisations_address={self.addr['organisations']}"
+        self._start("events", [org, *redis])
+        self._start("participants", [org, f"--events_address={self.addr['events']}", *redis])
+        if via_gateway:
+            self._start("gateway", [org, f"--events_address={self.addr['events']}",
+                                    f"--participants_address={self.addr['participants']}", *redis], db=False)
+            for name in ("organisations", "events", "participants"):
+                self.addr[name] = self.addr["gateway"]
         for a in self.addr.values():
             wait_serving(a)
 
-    def _start(self, name, args):
+    def _start(self, name, args, db=True):
         port_file = os.path.join(self.dir, f"{name}.port")
-        log = open(os.path.join(self.dir, f"{name}.log"), "w")
-        proc = subprocess.Popen(
-            [os.path.join(BIN_DIR, f"kp-{name}"), "--port=0", "--host=127.0.0.1", f"--port_file={port_file}",
-             f"--database={self.dir}/{name}.db", *args], stdout=log, stderr=log)
+        with open(os.path.join(self.dir, f"{name}.log"), "w") as log:
+            proc = subprocess.Popen(
+                [os.path.join(BIN_DIR, f"kp-{name}"), "--port=0", "--host=127.0.0.1", f"--port_file={port_file}",
+                 *([f"--database={self.dir}/{name}.db"] if db else []), *args], stdout=log, stderr=log)
         self.procs.append(proc)
         deadline = time.monotonic() + 30
         while not os.path.exists(port_file):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kp-{name} did not start; see {log.name}")
+                raise RuntimeError(f"kp-{name} did not start; see {self.dir}/{name}.log")
             time.sleep(0.01)
         self.addr[name] = f"127.0.0.1:{open(port_file).read().strip()}"
 
     def stop(self):
-        for p in self.procs:
+        for p in reversed(self.procs):
             p.send_signal(signal.SIGTERM)
         for p in self.procs:
             p.wait(timeout=15)
@@ -119,9 +140,11 @@ def bad_request_fields(error):
 
 
 class PythonClientTest(unittest.TestCase):
+    VIA_GATEWAY = os.environ.get("KP_VIA_GATEWAY") == "1"
+
     @classmethod
     def setUpClass(cls):
-        cls.services = Services()
+        cls.services = Services(cls.VIA_GATEWAY)
         cls.orgs = organisations_pb2_grpc.OrganisationServiceStub(grpc.insecure_channel(cls.services.addr["organisations"]))
         cls.events = events_pb2_grpc.EventServiceStub(grpc.insecure_channel(cls.services.addr["events"]))
         cls.people = participants_pb2_grpc.ParticipantServiceStub(grpc.insecure_channel(cls.services.addr["participants"]))
@@ -190,6 +213,38 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(err.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertEqual(sorted(bad_request_fields(err)),
                          ["organisation.country_code", "organisation.display_name", "organisation_id"])
+
+    def test_reflection_lists_the_services(self):
+        stub = reflection_pb2_grpc.ServerReflectionStub(grpc.insecure_channel(self.services.addr["events"]))
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
+        names = {s.name for r in responses for s in r.list_services_response.service}
+        expected = {"khartoum.events.v1.EventService", "grpc.health.v1.Health"}
+        if self.VIA_GATEWAY:
+            expected |= {"khartoum.gateway.v1.PortalService", "khartoum.organisations.v1.OrganisationService",
+                         "khartoum.participants.v1.ParticipantService"}
+        self.assertTrue(expected <= names, f"{expected - names} missing from {names}")
+
+    def test_portal_event_overview(self):
+        if not self.VIA_GATEWAY:
+            self.skipTest("the portal is served by the gateway")
+        kenya = self.create_org("portal")
+        event = self.events.CreateEvent(events_pb2.CreateEventRequest(event=events_pb2.Event(
+            title="Portal workshop", kind=events_pb2.EVENT_KIND_TRAINING,
+            start_date=date_pb2.Date(year=2025, month=3, day=1), end_date=date_pb2.Date(year=2025, month=3, day=2),
+            hosts=[kenya.name])), timeout=10).event
+        for i in range(3):
+            person = self.people.CreateParticipant(participants_pb2.CreateParticipantRequest(
+                participant=participants_pb2.Participant(given_name="P", family_name=str(i), organisation=kenya.name,
+                                                         country_code="KE")), timeout=10).participant
+            self.people.CreateRegistration(participants_pb2.CreateRegistrationRequest(
+                registration=participants_pb2.Registration(event=event.name, participant=person.name,
+                                                           role=participants_pb2.REGISTRATION_ROLE_TRAINEE)), timeout=10)
+        portal = portal_pb2_grpc.PortalServiceStub(grpc.insecure_channel(self.services.addr["gateway"]))
+        overview = portal.GetEventOverview(portal_pb2.GetEventOverviewRequest(name=event.name), timeout=10)
+        self.assertEqual(len(overview.attendees), 3)
+        self.assertEqual(overview.stats.total, 3)
+        self.assertEqual([h.display_name for h in overview.hosts], ["Python portal"])
+        self.assertEqual(overview.attendees[0].organisation_display_name, "Python portal")
 
     def test_bad_filter_names_the_position(self):
         with self.assertRaises(grpc.RpcError) as ctx:
