@@ -1,0 +1,263 @@
+// kp-bench: measures scenarios against running servers, each repeated and interleaved, and
+// reports medians and ratios against a baseline measured in the same run.
+//
+//   kp-bench setup-overview --target=HOST:PORT        creates an event with 200 attendees from
+//                                                     30 organisations in 12 countries; prints it
+//   kp-bench run --runs=LABEL=SCENARIO@HOST:PORT,... --baseline=LABEL [--name=events/x]
+//                [--concurrency=64 --duration=5s --repeat=3 --pids=LABEL=PID,...]
+//
+// Scenarios: health (grpc.health.v1 Check), overview (PortalService.GetEventOverview of
+// --name), get-event (EventService.GetEvent of --name).
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include <grpcpp/create_channel.h>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/config.h"
+#include "khartoum/events/v1/events.grpc.pb.h"
+#include "khartoum/gateway/v1/portal.grpc.pb.h"
+#include "khartoum/organisations/v1/organisations.grpc.pb.h"
+#include "khartoum/participants/v1/participants.grpc.pb.h"
+#include "tools/bench/load.h"
+
+ABSL_FLAG(std::string, target, "localhost:50050", "setup-overview: where to create the data.");
+ABSL_FLAG(int, attendees, 200, "setup-overview: registrations for the event.");
+ABSL_FLAG(int, organisations, 30, "setup-overview: organisations the attendees come from.");
+ABSL_FLAG(int, countries, 12, "setup-overview: countries of those organisations.");
+ABSL_FLAG(std::string, runs, "", "run: LABEL=SCENARIO@HOST:PORT, comma separated.");
+ABSL_FLAG(std::string, baseline, "", "run: the label every other run is divided by.");
+ABSL_FLAG(std::string, name, "", "run: the resource the scenarios read.");
+ABSL_FLAG(int, concurrency, 64, "run: calls in flight.");
+ABSL_FLAG(int, channels, 4, "run: client connections.");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "run: measured time of each repeat.");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "run: unmeasured time before each repeat.");
+ABSL_FLAG(int, repeat, 3, "run: repeats of every run (interleaved); the median is reported.");
+ABSL_FLAG(std::string, pids, "", "run: LABEL=PID of servers whose peak RSS to report, comma separated.");
+ABSL_FLAG(std::string, json_out, "", "run: also write the results here as JSON.");
+ABSL_FLAG(std::string, markdown_out, "", "run: also write the table here as Markdown.");
+
+namespace {
+
+namespace ov1 = khartoum::organisations::v1;
+namespace ev1 = khartoum::events::v1;
+namespace pv1 = khartoum::participants::v1;
+namespace gv1 = khartoum::gateway::v1;
+using kp::bench::LoadResult;
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return ctx;
+}
+
+int SetupOverview() {
+  static const char* kCountries[] = {"KE", "ET", "ER", "SD", "SS", "SO", "DJ", "UG", "EG", "DE", "FR", "IT",
+                                     "NL", "BE", "SE", "NO", "AT", "ES", "PT", "DK"};
+  const int n_countries = std::min<int>(absl::GetFlag(FLAGS_countries), 20);
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
+  auto orgs = ov1::OrganisationService::NewStub(channel);
+  auto events = ev1::EventService::NewStub(channel);
+  auto people = pv1::ParticipantService::NewStub(channel);
+  const std::string run = absl::FormatTime("%H%M%S", absl::Now(), absl::UTCTimeZone());
+  std::vector<ov1::Organisation> created;
+  for (int i = 0; i < absl::GetFlag(FLAGS_organisations); ++i) {
+    ov1::CreateOrganisationRequest req;
+    req.set_organisation_id(absl::StrFormat("bench-%s-org-%02d", run, i));
+    req.mutable_organisation()->set_display_name(absl::StrFormat("Bench organisation %d", i));
+    req.mutable_organisation()->set_kind(ov1::ORGANISATION_KIND_GOVERNMENT);
+    req.mutable_organisation()->set_country_code(kCountries[i % n_countries]);
+    ov1::CreateOrganisationResponse resp;
+    if (auto s = orgs->CreateOrganisation(Ctx().get(), req, &resp); !s.ok()) {
+      std::cerr << "create organisation: " << s.error_message() << "\n";
+      return 1;
+    }
+    created.push_back(resp.organisation());
+  }
+  ev1::CreateEventRequest ereq;
+  ereq.set_event_id(absl::StrFormat("bench-%s-overview", run));
+  auto* e = ereq.mutable_event();
+  e->set_title("Benchmark workshop with many attendees");
+  e->set_kind(ev1::EVENT_KIND_THEMATIC_WORKSHOP);
+  e->mutable_start_date()->set_year(2025);
+  e->mutable_start_date()->set_month(6);
+  e->mutable_start_date()->set_day(10);
+  *e->mutable_end_date() = e->start_date();
+  e->add_hosts(created[0].name());
+  if (created.size() > 1) e->add_co_hosts(created[1].name());
+  for (size_t i = 2; i < std::min<size_t>(created.size(), 7); ++i) e->add_partners(created[i].name());
+  ev1::CreateEventResponse event;
+  if (auto s = events->CreateEvent(Ctx().get(), ereq, &event); !s.ok()) {
+    std::cerr << "create event: " << s.error_message() << "\n";
+    return 1;
+  }
+  for (int j = 0; j < absl::GetFlag(FLAGS_attendees); ++j) {
+    const auto& org = created[j % created.size()];
+    pv1::CreateParticipantRequest preq;
+    preq.mutable_participant()->set_given_name("Attendee");
+    preq.mutable_participant()->set_family_name(absl::StrCat("Number ", j));
+    preq.mutable_participant()->set_organisation(org.name());
+    preq.mutable_participant()->set_country_code(org.country_code());
+    preq.mutable_participant()->set_email(absl::StrCat("attendee", j, "@example.org"));
+    pv1::CreateParticipantResponse person;
+    if (auto s = people->CreateParticipant(Ctx().get(), preq, &person); !s.ok()) {
+      std::cerr << "create participant: " << s.error_message() << "\n";
+      return 1;
+    }
+    pv1::CreateRegistrationRequest rreq;
+    rreq.mutable_registration()->set_event(event.event().name());
+    rreq.mutable_registration()->set_participant(person.participant().name());
+    rreq.mutable_registration()->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
+    pv1::CreateRegistrationResponse reg;
+    if (auto s = people->CreateRegistration(Ctx().get(), rreq, &reg); !s.ok()) {
+      std::cerr << "create registration: " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  std::cout << event.event().name() << "\n";
+  return 0;
+}
+
+kp::bench::Target MakeTarget(const std::string& scenario, const std::string& address, const std::string& name) {
+  kp::bench::Target t;
+  t.address = address;
+  if (scenario == "health") {
+    t.method = "/grpc.health.v1.Health/Check";
+  } else if (scenario == "overview") {
+    t.method = "/khartoum.gateway.v1.PortalService/GetEventOverview";
+    gv1::GetEventOverviewRequest req;
+    req.set_name(name);
+    t.request = req.SerializeAsString();
+  } else if (scenario == "get-event") {
+    t.method = "/khartoum.events.v1.EventService/GetEvent";
+    ev1::GetEventRequest req;
+    req.set_name(name);
+    t.request = req.SerializeAsString();
+  } else {
+    std::cerr << "unknown scenario " << scenario << "\n";
+    std::exit(2);
+  }
+  return t;
+}
+
+struct Run {
+  std::string label, scenario, address;
+  kp::bench::Target target;
+  std::vector<LoadResult> repeats;
+  LoadResult median;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int RunScenarios() {
+  std::vector<Run> runs;
+  for (absl::string_view spec : absl::StrSplit(absl::GetFlag(FLAGS_runs), ',', absl::SkipEmpty())) {
+    std::vector<std::string> a = absl::StrSplit(spec, absl::MaxSplits('=', 1));
+    std::vector<std::string> b = a.size() == 2 ? absl::StrSplit(a[1], absl::MaxSplits('@', 1)) : std::vector<std::string>{};
+    if (b.size() != 2) {
+      std::cerr << "bad --runs entry '" << spec << "': want LABEL=SCENARIO@HOST:PORT\n";
+      return 2;
+    }
+    runs.push_back({a[0], b[0], b[1], MakeTarget(b[0], b[1], absl::GetFlag(FLAGS_name)), {}, {}});
+  }
+  if (runs.empty()) {
+    std::cerr << "nothing to run: give --runs\n";
+    return 2;
+  }
+  kp::bench::LoadOptions options;
+  options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.channels = absl::GetFlag(FLAGS_channels);
+  options.duration = absl::GetFlag(FLAGS_duration);
+  options.warmup = absl::GetFlag(FLAGS_warmup);
+  // Interleaved: every run once, then again, so slow drifts of a noisy machine hit all alike.
+  for (int r = 0; r < absl::GetFlag(FLAGS_repeat); ++r) {
+    for (auto& run : runs) {
+      run.repeats.push_back(kp::bench::RunLoad(run.target, options));
+      const auto& x = run.repeats.back();
+      std::fprintf(stderr, "  repeat %d %-16s %10.0f qps  p50 %.3f ms  p99 %.3f ms\n", r + 1, run.label.c_str(), x.qps,
+                   x.p50_ms, x.p99_ms);
+    }
+  }
+  const Run* baseline = nullptr;
+  for (auto& run : runs) {
+    std::vector<double> qps, p50, p90, p99, mx;
+    for (const auto& x : run.repeats) {
+      qps.push_back(x.qps); p50.push_back(x.p50_ms); p90.push_back(x.p90_ms); p99.push_back(x.p99_ms); mx.push_back(x.max_ms);
+      for (const auto& [code, n] : x.errors) run.median.errors[code] += n;
+      run.median.calls += x.calls;
+    }
+    run.median.qps = Median(qps);
+    run.median.p50_ms = Median(p50);
+    run.median.p90_ms = Median(p90);
+    run.median.p99_ms = Median(p99);
+    run.median.max_ms = *std::max_element(mx.begin(), mx.end());
+    if (run.label == absl::GetFlag(FLAGS_baseline)) baseline = &run;
+  }
+  std::string md = absl::StrFormat(
+      "Concurrency %d over %d connections, %d × %s measured per run (after %s warm-up), medians of the repeats.\n\n"
+      "| run | scenario | QPS | p50 ms | p90 ms | p99 ms | max ms | errors | QPS ÷ %s | p50 ÷ %s |\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+      options.concurrency, options.channels, absl::GetFlag(FLAGS_repeat), absl::FormatDuration(options.duration),
+      absl::FormatDuration(options.warmup), absl::GetFlag(FLAGS_baseline), absl::GetFlag(FLAGS_baseline));
+  std::string json = "{\"runs\":[";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const auto& m = runs[i].median;
+    int64_t errors = 0;
+    for (const auto& [code, n] : m.errors) errors += n;
+    const double qps_ratio = baseline && baseline->median.qps > 0 ? m.qps / baseline->median.qps : 0;
+    const double p50_ratio = baseline && baseline->median.p50_ms > 0 ? m.p50_ms / baseline->median.p50_ms : 0;
+    absl::StrAppendFormat(&md, "| %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %d | %.3f | %.3f |\n", runs[i].label,
+                          runs[i].scenario, m.qps, m.p50_ms, m.p90_ms, m.p99_ms, m.max_ms, errors, qps_ratio, p50_ratio);
+    std::vector<std::string> errs;
+    for (const auto& [code, n] : m.errors) errs.push_back(absl::StrFormat("\"%s\":%d", code, n));
+    absl::StrAppendFormat(&json,
+                          "%s{\"label\":\"%s\",\"scenario\":\"%s\",\"target\":\"%s\",\"qps\":%.1f,\"p50_ms\":%.4f,"
+                          "\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"errors\":{%s},\"qps_ratio\":%.4f,"
+                          "\"p50_ratio\":%.4f}",
+                          i ? "," : "", runs[i].label, runs[i].scenario, runs[i].address, m.qps, m.p50_ms, m.p90_ms,
+                          m.p99_ms, m.max_ms, absl::StrJoin(errs, ","), qps_ratio, p50_ratio);
+  }
+  json += "],\"peak_rss_mib\":{";
+  std::string rss_md;
+  bool first = true;
+  for (absl::string_view spec : absl::StrSplit(absl::GetFlag(FLAGS_pids), ',', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
+    int pid = 0;
+    if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &pid)) continue;
+    const double mib = kp::bench::PeakRssMiB(pid);
+    absl::StrAppendFormat(&json, "%s\"%s\":%.1f", first ? "" : ",", kv[0], mib);
+    absl::StrAppendFormat(&rss_md, "%s%s %.1f MiB", first ? "" : ", ", kv[0], mib);
+    first = false;
+  }
+  json += "}}\n";
+  if (!rss_md.empty()) absl::StrAppend(&md, "\nPeak RSS: ", rss_md, ".\n");
+  std::cout << md;
+  if (!absl::GetFlag(FLAGS_json_out).empty()) std::ofstream(absl::GetFlag(FLAGS_json_out)) << json;
+  if (!absl::GetFlag(FLAGS_markdown_out).empty()) std::ofstream(absl::GetFlag(FLAGS_markdown_out)) << md;
+  int64_t total_errors = 0;
+  for (const auto& run : runs) for (const auto& [code, n] : run.median.errors) total_errors += n;
+  return total_errors == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args = kp::config::ParseFlags(argc, argv, "kp-bench setup-overview | run  (see the source header)");
+  const std::string command = args.size() > 1 ? args[1] : "";
+  if (command == "setup-overview") return SetupOverview();
+  if (command == "run") return RunScenarios();
+  std::cerr << "usage: kp-bench setup-overview|run [flags]; --help lists them\n";
+  return 2;
+}
