@@ -76,7 +76,9 @@ endfunction()
 # embedded as <ns>::Migrations()) and its binary kp-<name> from main.cc.
 function(kp_service)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES;MIGRATIONS" ${ARGN})
-  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${ARG_MIGRATIONS})
+  # Every service also keeps the shared audit log (common/resource/migrations).
+  file(GLOB common_migrations ${PROJECT_SOURCE_DIR}/common/resource/migrations/*.sql)
+  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${ARG_MIGRATIONS} ${common_migrations})
   add_library(kp_${ARG_NAME}_lib STATIC ${ARG_SOURCES} ${migrations_cc})
   target_link_libraries(kp_${ARG_NAME}_lib PUBLIC kp_common)
   kp_warnings(kp_${ARG_NAME}_lib)

@@ -8,12 +8,16 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/call_log.h"
+#include "common/tls.h"
+
+ABSL_FLAG(std::string, token, "", "Bearer token this client sends (tools; KP_TOKEN also works).");
 
 namespace kp {
 
@@ -62,16 +66,22 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const std:
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  return grpc::CreateCustomChannel(NormalizeTarget(target), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(NormalizeTarget(target), tls::ChannelCredentials(), args);
 }
 
 std::unique_ptr<grpc::ClientContext> NewClientContext(absl::Duration timeout,
                                                       absl::Time parent_deadline,
-                                                      const std::string& request_id) {
+                                                      const std::string& request_id,
+                                                      const std::string& authorization) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   const absl::Time deadline = std::min(absl::Now() + timeout, parent_deadline);
   ctx->set_deadline(absl::ToChronoTime(deadline));
   if (!request_id.empty()) ctx->AddMetadata(kRequestIdHeader, request_id);
+  if (!authorization.empty()) {
+    ctx->AddMetadata("authorization", authorization);
+  } else if (const std::string token = absl::GetFlag(FLAGS_token); !token.empty()) {
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
   return ctx;
 }
 

@@ -23,9 +23,10 @@ std::string ServiceConfigJson(const std::string& service);
 // Normalises a comma list into a gRPC target.
 std::string NormalizeTarget(const std::string& target);
 
-// A client context with a deadline: the earlier of now + timeout and `parent_deadline`.
+// A client context with a deadline (the earlier of now + timeout and `parent_deadline`), the
+// request id and credentials (an `authorization` header value; by default "Bearer <--token>").
 std::unique_ptr<grpc::ClientContext> NewClientContext(
     absl::Duration timeout, absl::Time parent_deadline = absl::InfiniteFuture(),
-    const std::string& request_id = "");
+    const std::string& request_id = "", const std::string& authorization = "");
 
 }  // namespace kp

@@ -10,16 +10,22 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/auth/authenticator.h"
 #include "common/call_log.h"
 #include "common/status.h"
 #include "common/worker_pool.h"
 
 namespace kp {
 
-// What a handler knows about its call: deadline (to bound outbound calls) and request id.
+// What a handler knows about its call: who calls, which method, the deadline (to bound
+// outbound calls) and the request id.
 struct CallInfo {
+  auth::Principal principal;
+  std::string method;  // short name, e.g. "CreateEvent"
   absl::Time deadline = absl::InfiniteFuture();
   std::string request_id;
+  // The caller's credentials, forwarded on calls to peers, which decide for themselves.
+  std::string authorization;
 };
 
 inline CallInfo CallInfoFrom(const grpc::CallbackServerContext& ctx) {
@@ -29,19 +35,30 @@ inline CallInfo CallInfoFrom(const grpc::CallbackServerContext& ctx) {
   if (auto it = md.find(kRequestIdHeader); it != md.end()) {
     info.request_id.assign(it->second.data(), it->second.size());
   }
+  if (auto it = md.find("authorization"); it != md.end()) {
+    info.authorization.assign(it->second.data(), it->second.size());
+  }
   return info;
 }
 
-// `fn(const CallInfo&) -> absl::Status` runs on `pool`; its status finishes the call.
+// Authenticates the caller (UNAUTHENTICATED ends the call at once), then runs
+// `fn(const CallInfo&) -> absl::Status` on `pool`; its status finishes the call.
 template <typename Fn>
-grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, WorkerPool& pool, Fn fn) {
+grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, WorkerPool& pool, const char* method, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
-  pool.Schedule([ctx, reactor, fn = std::move(fn)]() mutable {
+  absl::StatusOr<auth::Principal> principal = auth::CurrentAuthenticator().Authenticate(*ctx);
+  if (!principal.ok()) {
+    reactor->Finish(ToGrpcStatus(principal.status()));
+    return reactor;
+  }
+  pool.Schedule([ctx, reactor, method, principal = std::move(*principal), fn = std::move(fn)]() mutable {
     if (ctx->IsCancelled()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client"));
       return;
     }
-    const CallInfo call = CallInfoFrom(*ctx);
+    CallInfo call = CallInfoFrom(*ctx);
+    call.principal = std::move(principal);
+    call.method = method;
     if (call.deadline <= absl::Now()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                                    "deadline expired before the call was processed"));

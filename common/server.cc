@@ -17,7 +17,9 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/auth/authenticator.h"
 #include "common/call_log.h"
+#include "common/tls.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -48,7 +50,9 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
 
 int WorkerThreadsFromFlags() { return absl::GetFlag(FLAGS_workers); }
 
-void ValidateServerFlags(config::Validator& v) {
+void ValidateServerFlags(config::Validator& v, bool calls_peers) {
+  tls::ValidateFlags(v, /*server=*/true, calls_peers);
+  auth::ValidateAuthFlags(v);
   const int port = absl::GetFlag(FLAGS_port);
   v.Check(port >= -1 && port <= 65535, absl::StrCat("--port must be -1..65535, got ", port));
   v.Check(!absl::GetFlag(FLAGS_host).empty(), "--host must not be empty");
@@ -86,7 +90,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &bound_port);
+                           tls::ServerCredentials(), &bound_port);
   for (auto* service : services) builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
@@ -116,7 +120,9 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
     { std::ofstream(tmp) << bound_port << "\n"; }
     std::rename(tmp.c_str(), options.port_file.c_str());
   }
-  log::Info("serving", {{"server", options.name}, {"port", bound_port}});
+  log::Info("serving", {{"server", options.name}, {"port", bound_port},
+                        {"tls", tls::Plaintext() ? "off (--plaintext)" : "on"},
+                        {"auth", auth::CurrentAuthenticator().enabled() ? "required" : "disabled"}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -29,9 +29,10 @@ struct ServerOptions {
 
 // ServerOptions from the common flags (--host, --port, --port_file, --drain_timeout, ...).
 ServerOptions ServerOptionsFromFlags(std::string name);
-// Validates the common server flags; adds errors to the validator.
+// Validates the common server flags (TLS and authentication included); `calls_peers`: this
+// process also calls other servers, so it needs client TLS settings.
 namespace config { class Validator; }
-void ValidateServerFlags(config::Validator& v);
+void ValidateServerFlags(config::Validator& v, bool calls_peers);
 
 // Builds and runs a server until SIGTERM or SIGINT, then: health NOT_SERVING, stop accepting,
 // let in-flight calls finish within drain_timeout, call `on_drained`, return 0.

@@ -6,6 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/authenticator.h"
 #include "common/cache/generations.h"
 #include "common/cache/redis_flags.h"
 #include "common/log.h"
@@ -28,7 +29,7 @@ std::string ParticipantsAddress() { return absl::GetFlag(FLAGS_participants_addr
 int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   config::ParseFlags(argc, argv, definition.usage.c_str());
   config::Validator validator;
-  ValidateServerFlags(validator);
+  ValidateServerFlags(validator, definition.calls_peers);
   validator.Check(absl::GetFlag(FLAGS_call_timeout) > absl::ZeroDuration(),
                   "--call_timeout must be positive");
   for (const auto& peer : {OrganisationsAddress(), EventsAddress(), ParticipantsAddress()}) {
@@ -43,6 +44,7 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   cache::ValidateRedisFlags(validator);
   if (definition.validate) definition.validate(validator);
   validator.ExitIfInvalid(definition.name.c_str());
+  auth::InitAuthFromFlags(definition.name.c_str());
 
   if (auto parent = std::filesystem::path(database).parent_path(); !parent.empty()) {
     std::error_code ec;

@@ -29,6 +29,7 @@ struct ServiceDefinition {
   std::string name;           // "kp-events"
   int default_port;           // used when --port is not given
   std::vector<std::string> service_names;  // full gRPC service names, for health
+  bool calls_peers = true;                 // calls other services (needs client TLS)
   std::string usage;
   const std::vector<storage::Migration>* migrations;
   // Extra flag checks (peer addresses, ...).

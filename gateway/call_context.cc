@@ -3,6 +3,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "common/auth/authenticator.h"
 
 namespace kp::gateway {
 namespace {
@@ -14,8 +15,12 @@ bool Forwardable(absl::string_view key) {
 
 }  // namespace
 
-Forwarded ForwardedFrom(const grpc::ServerContextBase& ctx) {
+absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx) {
+  absl::StatusOr<auth::Principal> principal = auth::CurrentAuthenticator().Authenticate(ctx);
+  if (!principal.ok()) return principal.status();
   Forwarded f;
+  f.principal = std::move(*principal);
+  f.view = auth::View(f.principal);
   for (const auto& [key, value] : ctx.client_metadata()) {
     const absl::string_view k(key.data(), key.size());
     if (Forwardable(k)) f.metadata.emplace_back(std::string(k), std::string(value.data(), value.size()));

@@ -10,20 +10,25 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/auth/principal.h"
 
 namespace kp::gateway {
 
 struct Forwarded {
-  std::vector<std::pair<std::string, std::string>> metadata;
+  std::vector<std::pair<std::string, std::string>> metadata;  // credentials included
   absl::Time deadline = absl::InfiniteFuture();
-  // public / org:<organisation> / full. Without authentication every caller sees everything
-  // the backends return, which is the full view; the security layer narrows it per principal.
-  std::string view = "full";
+  auth::Principal principal;
+  // What the caller may see, part of every cache key: public (readers), org:<organisation>
+  // (registrars), full (editors, admins). The backends re-check the forwarded credentials and
+  // redact their answers accordingly, so an entry holds exactly what its view may see.
+  std::string view;
 };
 
-// Captures the caller's forwardable metadata (everything but transport and gRPC headers).
-Forwarded ForwardedFrom(const grpc::ServerContextBase& ctx);
+// Authenticates the caller (UNAUTHENTICATED before anything else, cache included) and
+// captures its forwardable metadata (everything but transport and gRPC headers).
+absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx);
 
 // A client context for a backend call on behalf of `from`: its metadata, and the earlier of its
 // deadline and now + `timeout`.

@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/synchronization/notification.h"
+#include "common/auth/authenticator.h"
 #include "common/cache/generations.h"
 #include "common/cache/redis_flags.h"
 #include "common/channel.h"
@@ -40,12 +41,13 @@ int main(int argc, char** argv) {
                          "kp-gateway: the Khartoum Process gateway: PortalService and every backend "
                          "service on one endpoint, cached in Redis.");
   kp::config::Validator validator;
-  kp::ValidateServerFlags(validator);
+  kp::ValidateServerFlags(validator, /*calls_peers=*/true);
   kp::cache::ValidateRedisFlags(validator);
   validator.Check(absl::GetFlag(FLAGS_cache_ttl) >= absl::Seconds(1), "--cache_ttl must be at least 1s");
   validator.Check(absl::GetFlag(FLAGS_backend_timeout) > absl::ZeroDuration(), "--backend_timeout must be positive");
   validator.Check(absl::GetFlag(FLAGS_stats_interval) >= absl::Seconds(1), "--stats_interval must be at least 1s");
   validator.ExitIfInvalid("kp-gateway");
+  kp::auth::InitAuthFromFlags("kp-gateway");
 
   std::unique_ptr<kp::cache::RedisClient> redis = kp::cache::RedisClientFromFlags();
   std::unique_ptr<kp::cache::Generations> generations;

@@ -80,6 +80,12 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
   events_req.set_page_size(fetch);
   orgs_req.set_page_size(fetch);
   people_req.set_page_size(fetch);
+  // Participants only for callers allowed to see them: registrars their own organisation's,
+  // editors and admins all; readers none.
+  if (from.principal.role == auth::Role::kReader) cursors[2].done = true;
+  if (from.principal.role == auth::Role::kRegistrar) {
+    people_req.set_filter(absl::StrCat("organisation = \"", from.principal.organisation, "\""));
+  }
   events_req.set_page_token(cursors[0].token);
   orgs_req.set_page_token(cursors[1].token);
   people_req.set_page_token(cursors[2].token);

@@ -10,8 +10,12 @@ grpc::ServerUnaryReactor* PortalService::Cached(grpc::CallbackServerContext* ctx
                                                 const Request* req, Response* resp,
                                                 std::vector<absl::string_view> services, Build build) {
   auto* reactor = ctx->DefaultReactor();
-  pool_->Schedule([=, this, services = std::move(services)] {
-    const Forwarded from = ForwardedFrom(*ctx);
+  absl::StatusOr<Forwarded> admitted = Admit(*ctx);
+  if (!admitted.ok()) {
+    reactor->Finish(ToGrpcStatus(admitted.status()));
+    return reactor;
+  }
+  pool_->Schedule([=, this, services = std::move(services), from = std::move(*admitted)] {
     CacheOutcome outcome;
     Loaded loaded = cache_->GetOrLoad(from.view, method, req->SerializeAsString(), services, [&]() -> Loaded {
       Response built;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "gateway/call_context.h"
 
 namespace kp::gateway {
@@ -47,6 +48,7 @@ grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
 }
 
 bool ProxyService::IsCacheable(absl::string_view method_name) {
+  if (method_name == "ListAuditEntries") return false;  // admins only, within one view
   return absl::StartsWith(method_name, "Get") || absl::StartsWith(method_name, "BatchGet") ||
          absl::StartsWith(method_name, "List") || absl::StartsWith(method_name, "Summarize");
 }
@@ -76,7 +78,12 @@ ProxyService::ProxyService(const std::string& service, std::string backend, std:
 grpc::ServerUnaryReactor* ProxyService::Forward(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response, const std::string& method) {
   auto* reactor = ctx->DefaultReactor();
-  std::shared_ptr<grpc::ClientContext> backend = BackendContext(ForwardedFrom(*ctx), timeout_);
+  absl::StatusOr<Forwarded> from = Admit(*ctx);
+  if (!from.ok()) {
+    reactor->Finish(ToGrpcStatus(from.status()));
+    return reactor;
+  }
+  std::shared_ptr<grpc::ClientContext> backend = BackendContext(*from, timeout_);
   // Fully asynchronous: no thread waits while the backend works.
   stub_.UnaryCall(backend.get(), method, grpc::StubOptions(), request, response,
                   [backend, ctx, reactor](grpc::Status status) {
@@ -90,9 +97,13 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
                                                       const grpc::ByteBuffer* request,
                                                       grpc::ByteBuffer* response, const std::string& method) {
   auto* reactor = ctx->DefaultReactor();
+  absl::StatusOr<Forwarded> admitted = Admit(*ctx);
+  if (!admitted.ok()) {
+    reactor->Finish(ToGrpcStatus(admitted.status()));
+    return reactor;
+  }
   // Redis is a blocking client: the lookup runs on the worker pool.
-  pool_->Schedule([this, ctx, reactor, request, response, &method] {
-    const Forwarded from = ForwardedFrom(*ctx);
+  pool_->Schedule([this, ctx, reactor, request, response, &method, from = std::move(*admitted)] {
     std::unique_ptr<grpc::ClientContext> backend;
     auto load = [&]() -> Loaded {
       backend = BackendContext(from, timeout_);

@@ -27,9 +27,6 @@ const google::protobuf::FieldDescriptor* FieldOf(const Message& m, absl::string_
   return m.GetDescriptor()->FindFieldByName(std::string(name));
 }
 
-void SetResponseResource(Message* resp, absl::string_view field, const Message& resource) {
-  resp->GetReflection()->MutableMessage(resp, FieldOf(*resp, field))->CopyFrom(resource);
-}
 
 bool GetBool(const Message& m, absl::string_view name) {
   const auto* f = FieldOf(m, name);
@@ -37,6 +34,18 @@ bool GetBool(const Message& m, absl::string_view name) {
 }
 
 }  // namespace
+
+absl::Status ResourceRules::AuthorizeWrite(const auth::Principal& p, const Message& after,
+                                           const Message* before) const {
+  return auth::Require(p, auth::Access::kWrite,
+                       absl::StrCat(before ? "updating " : "creating ", after.GetDescriptor()->name(), "s"));
+}
+
+void Crud::Respond(const auth::Principal& p, Message* resp, const Message& resource) const {
+  Message* out = resp->GetReflection()->MutableMessage(resp, FieldOf(*resp, repo_->spec().singular));
+  out->CopyFrom(resource);
+  rules_->Redact(p, *out);
+}
 
 bool Crud::IsOutputOnly(absl::string_view path) const {
   const absl::string_view top = path.substr(0, path.find('.'));
@@ -71,10 +80,11 @@ absl::Status Crud::Create(const Message& req, Message* resp, const CallInfo& cal
     v.Add(id_field, absl::StrCat("'", id, "' must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"));
   }
   if (request_id.size() > 128) v.Add("request_id", "must be at most 128 characters");
+  RETURN_IF_ERROR(rules_->AuthorizeWrite(call.principal, *resource, nullptr));
   if (!request_id.empty() && v.empty()) {
     ASSIGN_OR_RETURN(auto earlier, repo_->FindByRequestId(request_id));
     if (earlier) {
-      SetResponseResource(resp, spec.singular, *earlier);
+      Respond(call.principal, resp, *earlier);
       return absl::OkStatus();
     }
   }
@@ -87,19 +97,19 @@ absl::Status Crud::Create(const Message& req, Message* resp, const CallInfo& cal
 
   SetString(*resource, "name", absl::StrCat(spec.collection, "/", id.empty() ? NewId() : id));
   ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*resource, nullptr, call));
-  RETURN_IF_ERROR(repo_->Insert(*resource, request_id, check));
-  SetResponseResource(resp, spec.singular, *resource);
+  RETURN_IF_ERROR(repo_->Insert(*resource, request_id, check, ActorFrom(call)));
+  Respond(call.principal, resp, *resource);
   return absl::OkStatus();
 }
 
-absl::Status Crud::Get(const Message& req, Message* resp) {
+absl::Status Crud::Get(const Message& req, Message* resp, const CallInfo& call) {
   ASSIGN_OR_RETURN(std::string name, RequireName(req, "name"));
   ASSIGN_OR_RETURN(auto resource, repo_->Get(name, GetBool(req, "show_deleted")));
-  SetResponseResource(resp, repo_->spec().singular, *resource);
+  Respond(call.principal, resp, *resource);
   return absl::OkStatus();
 }
 
-absl::Status Crud::BatchGet(const Message& req, Message* resp) {
+absl::Status Crud::BatchGet(const Message& req, Message* resp, const CallInfo& call) {
   const auto* names_field = FieldOf(req, "names");
   const auto* refl = req.GetReflection();
   const int n = refl->FieldSize(req, names_field);
@@ -113,11 +123,15 @@ absl::Status Crud::BatchGet(const Message& req, Message* resp) {
   RETURN_IF_ERROR(v.ToStatus());
   ASSIGN_OR_RETURN(auto items, repo_->BatchGet(names));
   const auto* out = FieldOf(*resp, repo_->spec().collection);
-  for (const auto& item : items) resp->GetReflection()->AddMessage(resp, out)->CopyFrom(*item);
+  for (const auto& item : items) {
+    Message* added = resp->GetReflection()->AddMessage(resp, out);
+    added->CopyFrom(*item);
+    rules_->Redact(call.principal, *added);
+  }
   return absl::OkStatus();
 }
 
-absl::Status Crud::List(const Message& req, Message* resp) {
+absl::Status Crud::List(const Message& req, Message* resp, const CallInfo& call) {
   ListParams params;
   const int page_size = req.GetReflection()->GetInt32(req, FieldOf(req, "page_size"));
   FieldViolations v;
@@ -132,7 +146,11 @@ absl::Status Crud::List(const Message& req, Message* resp) {
   ASSIGN_OR_RETURN(ListPage page, repo_->List(params));
   const auto* refl = resp->GetReflection();
   const auto* out = FieldOf(*resp, repo_->spec().collection);
-  for (const auto& item : page.items) refl->AddMessage(resp, out)->CopyFrom(*item);
+  for (const auto& item : page.items) {
+    Message* added = refl->AddMessage(resp, out);
+    added->CopyFrom(*item);
+    rules_->Redact(call.principal, *added);
+  }
   SetString(*resp, "next_page_token", page.next_page_token);
   refl->SetInt32(resp, FieldOf(*resp, "total_size"), static_cast<int32_t>(page.total_size));
   return absl::OkStatus();
@@ -189,6 +207,7 @@ absl::Status Crud::Update(const Message& req, Message* resp, const CallInfo& cal
         options.set_replace_message_fields(true);
         options.set_replace_repeated_fields(true);
         FieldMaskUtil::MergeMessageTo(patch, effective, options, &after);
+        RETURN_IF_ERROR(rules_->AuthorizeWrite(call.principal, after, &before));
         rules_->Normalize(after);
         rules_->Validate(after, violations);
         return violations.ToStatus();
@@ -214,16 +233,18 @@ absl::Status Crud::ReadModifyWrite(const std::string& name, bool show_deleted,
     // Compare-and-swap on the etag read above: a concurrent write makes this attempt fail.
     // Without a client etag the change is re-applied to the newer version; with one, the
     // caller's precondition no longer holds and ABORTED is the answer.
-    absl::Status status = repo_->Replace(*after, before_etag, check);
+    absl::Status status = repo_->Replace(*after, before_etag, check, ActorFrom(call));
     if (absl::IsAborted(status) && client_etag.empty() && attempt < kMaxCasRetries) continue;
     RETURN_IF_ERROR(status);
-    SetResponseResource(resp, spec.singular, *after);
+    Respond(call.principal, resp, *after);
     return absl::OkStatus();
   }
 }
 
 absl::Status Crud::Mutate(const Message& req, Message* resp, const CallInfo& call, bool undelete) {
   const ResourceSpec& spec = repo_->spec();
+  RETURN_IF_ERROR(auth::Require(call.principal, auth::Access::kDelete,
+                                absl::StrCat(undelete ? "undeleting " : "deleting ", spec.collection)));
   ASSIGN_OR_RETURN(std::string name, RequireName(req, "name"));
   return ReadModifyWrite(name, /*show_deleted=*/true, GetString(req, "etag"), call, resp,
       [&](const Message& before, Message& after) -> absl::Status {

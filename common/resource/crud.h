@@ -10,6 +10,7 @@
 #include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
+#include "common/auth/principal.h"
 #include "common/resource/repository.h"
 #include "common/rpc.h"
 #include "common/status.h"
@@ -31,6 +32,12 @@ class ResourceRules {
                                           const CallInfo& call) const {
     return TxCheck();
   }
+  // Whether `p` may create (`before` null) or update the resource. By default editors and
+  // admins may; services that let registrars write within their organisation override it.
+  virtual absl::Status AuthorizeWrite(const auth::Principal& p, const google::protobuf::Message& after,
+                                      const google::protobuf::Message* before) const;
+  // Clears what `p` may not see (personal data) from a resource about to be returned.
+  virtual void Redact(const auth::Principal& p, google::protobuf::Message& resource) const {}
 };
 
 class Crud {
@@ -39,9 +46,10 @@ class Crud {
 
   absl::Status Create(const google::protobuf::Message& req, google::protobuf::Message* resp,
                       const CallInfo& call);
-  absl::Status Get(const google::protobuf::Message& req, google::protobuf::Message* resp);
-  absl::Status BatchGet(const google::protobuf::Message& req, google::protobuf::Message* resp);
-  absl::Status List(const google::protobuf::Message& req, google::protobuf::Message* resp);
+  absl::Status Get(const google::protobuf::Message& req, google::protobuf::Message* resp, const CallInfo& call);
+  absl::Status BatchGet(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                        const CallInfo& call);
+  absl::Status List(const google::protobuf::Message& req, google::protobuf::Message* resp, const CallInfo& call);
   absl::Status Update(const google::protobuf::Message& req, google::protobuf::Message* resp,
                       const CallInfo& call);
   absl::Status Delete(const google::protobuf::Message& req, google::protobuf::Message* resp,
@@ -65,6 +73,8 @@ class Crud {
   absl::StatusOr<std::string> RequireName(const google::protobuf::Message& req,
                                           absl::string_view field) const;
   bool IsOutputOnly(absl::string_view path) const;
+  // Sets the response's resource field to `resource` as `p` may see it.
+  void Respond(const auth::Principal& p, google::protobuf::Message* resp, const google::protobuf::Message& resource) const;
 
   Repository* repo_;
   const ResourceRules* rules_;

@@ -163,7 +163,7 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
 }
 
 absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
-                                const TxCheck& check) {
+                                const TxCheck& check, const Actor& actor) {
   auto conn = db_->Acquire();
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kImmediate));
   if (!request_id.empty()) {
@@ -192,6 +192,7 @@ absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
   ClearField(resource, "delete_time");
   SetString(resource, "etag", NewEtag());
   RETURN_IF_ERROR(WriteRow(*conn, resource, 0));
+  RETURN_IF_ERROR(AppendAudit(*conn, actor, name, "", GetString(resource, "etag")));
   if (!request_id.empty()) {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(
         "INSERT INTO idempotency_keys (collection, request_id, response, create_time) "
@@ -352,7 +353,7 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
 }
 
 absl::Status Repository::Replace(Message& resource, absl::string_view expected_etag,
-                                 const TxCheck& check) {
+                                 const TxCheck& check, const Actor& actor) {
   auto conn = db_->Acquire();
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kImmediate));
   const std::string name = GetString(resource, "name");
@@ -375,6 +376,7 @@ absl::Status Repository::Replace(Message& resource, absl::string_view expected_e
   SetTime(resource, "update_time", std::max(NowMicros(), previous_update + 1));
   SetString(resource, "etag", NewEtag());
   RETURN_IF_ERROR(WriteRow(*conn, resource, seq));
+  RETURN_IF_ERROR(AppendAudit(*conn, actor, name, std::string(expected_etag), GetString(resource, "etag")));
   RETURN_IF_ERROR(tx.Commit());
   if (on_commit_) on_commit_();
   return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include <google/protobuf/message.h>
 
 #include "absl/status/statusor.h"
+#include "common/resource/audit_log.h"
 #include "common/resource/catalog.h"
 #include "common/resource/page_token.h"
 #include "common/storage/sqlite.h"
@@ -55,7 +56,7 @@ class Repository {
   // Inserts `resource` (its name set), filling etag and times. When `request_id` was used
   // before, `resource` becomes that earlier result instead and nothing is written.
   absl::Status Insert(google::protobuf::Message& resource, absl::string_view request_id,
-                      const TxCheck& check);
+                      const TxCheck& check, const Actor& actor);
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Get(absl::string_view name,
                                                                  bool show_deleted);
   // In the order of `names`; NOT_FOUND naming every missing one.
@@ -63,9 +64,9 @@ class Repository {
       const std::vector<std::string>& names);
   absl::StatusOr<ListPage> List(const ListParams& params);
   // Writes `resource` over the stored one if that still has `expected_etag` (ABORTED if not),
-  // with a new etag and update_time.
+  // with a new etag and update_time. Both writes append to the audit log in their transaction.
   absl::Status Replace(google::protobuf::Message& resource, absl::string_view expected_etag,
-                       const TxCheck& check);
+                       const TxCheck& check, const Actor& actor);
 
  private:
   absl::Status WriteRow(storage::Connection& conn, google::protobuf::Message& resource,

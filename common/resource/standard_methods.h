@@ -8,23 +8,22 @@
 #include "common/resource/crud.h"
 #include "common/rpc.h"
 
-#define KP_METHOD_(ns, Method, crud, op, ...)                                            \
+#define KP_METHOD_(ns, Method, crud, op)                                                 \
   ::grpc::ServerUnaryReactor* Method(::grpc::CallbackServerContext* ctx,                 \
                                      const ns::Method##Request* req,                     \
                                      ns::Method##Response* resp) override {              \
-    return ::kp::Serve(ctx, *pool_, [=, this](const ::kp::CallInfo& call) {              \
-      (void)call;                                                                        \
-      return crud.op(*req, resp __VA_OPT__(, ) __VA_ARGS__);                             \
+    return ::kp::Serve(ctx, *pool_, #Method, [=, this](const ::kp::CallInfo& call) {     \
+      return crud.op(*req, resp, call);                                                  \
     });                                                                                  \
   }
 
-#define KP_CREATE_METHOD(ns, R, crud) KP_METHOD_(ns, Create##R, crud, Create, call)
+#define KP_CREATE_METHOD(ns, R, crud) KP_METHOD_(ns, Create##R, crud, Create)
 #define KP_GET_METHOD(ns, R, crud) KP_METHOD_(ns, Get##R, crud, Get)
 #define KP_BATCH_GET_METHOD(ns, Rs, crud) KP_METHOD_(ns, BatchGet##Rs, crud, BatchGet)
 #define KP_LIST_METHOD(ns, Rs, crud) KP_METHOD_(ns, List##Rs, crud, List)
-#define KP_UPDATE_METHOD(ns, R, crud) KP_METHOD_(ns, Update##R, crud, Update, call)
-#define KP_DELETE_METHOD(ns, R, crud) KP_METHOD_(ns, Delete##R, crud, Delete, call)
-#define KP_UNDELETE_METHOD(ns, R, crud) KP_METHOD_(ns, Undelete##R, crud, Undelete, call)
+#define KP_UPDATE_METHOD(ns, R, crud) KP_METHOD_(ns, Update##R, crud, Update)
+#define KP_DELETE_METHOD(ns, R, crud) KP_METHOD_(ns, Delete##R, crud, Delete)
+#define KP_UNDELETE_METHOD(ns, R, crud) KP_METHOD_(ns, Undelete##R, crud, Undelete)
 
 // All seven: Create, Get, BatchGet, List, Update, Delete, Undelete.
 #define KP_STANDARD_METHODS(ns, R, Rs, crud) \

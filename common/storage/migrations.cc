@@ -1,6 +1,8 @@
 // The migration runner.
 #include "common/storage/migrations.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -8,7 +10,15 @@
 
 namespace kp::storage {
 
-absl::Status ApplyMigrations(Connection& conn, const std::vector<Migration>& migrations) {
+absl::Status ApplyMigrations(Connection& conn, const std::vector<Migration>& unordered) {
+  std::vector<Migration> migrations = unordered;
+  std::sort(migrations.begin(), migrations.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  for (size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version == migrations[i - 1].version) {
+      return absl::InternalError(absl::StrCat("two migrations have version ", migrations[i].version));
+    }
+  }
   RETURN_IF_ERROR(conn.Exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations ("
       " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)"));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/peers.h"
+#include "common/resource/audit_log.h"
 #include "common/resource/standard_methods.h"
 #include "common/service_main.h"
 #include "common/worker_pool.h"
@@ -26,8 +27,11 @@ class EventsService final : public v1::EventService::CallbackService {
   grpc::ServerUnaryReactor* SummarizeEvents(grpc::CallbackServerContext* ctx,
                                             const v1::SummarizeEventsRequest* req,
                                             v1::SummarizeEventsResponse* resp) override {
-    return Serve(ctx, *pool_, [=, this](const CallInfo&) { return events::SummarizeEvents(*db_, *req, resp); });
+    return Serve(ctx, *pool_, "SummarizeEvents",
+                 [=, this](const CallInfo&) { return events::SummarizeEvents(*db_, *req, resp); });
   }
+
+  KP_AUDIT_METHOD(v1)
 
  private:
   storage::Database* db_;

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
       .name = "kp-organisations",
       .default_port = 50051,
       .service_names = {kp::organisations::v1::OrganisationService::service_full_name()},
+      .calls_peers = false,
       .usage = "kp-organisations: the Khartoum Process organisations service (gRPC).",
       .migrations = &kp::organisations::Migrations(),
       .validate = {},

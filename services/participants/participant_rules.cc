@@ -59,6 +59,39 @@ absl::StatusOr<resource::TxCheck> ParticipantRules::Prepare(const google::protob
   return resource::TxCheck();
 }
 
+absl::Status ParticipantRules::AuthorizeWrite(const auth::Principal& p, const google::protobuf::Message& after,
+                                              const google::protobuf::Message* before) const {
+  if (p.role != auth::Role::kRegistrar) return ResourceRules::AuthorizeWrite(p, after, before);
+  const auto& a = static_cast<const v1::Participant&>(after);
+  const bool own = auth::IsOwnOrganisation(p, a.organisation()) &&
+                   (before == nullptr ||
+                    auth::IsOwnOrganisation(p, static_cast<const v1::Participant&>(*before).organisation()));
+  if (own) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat("registrar '", p.name, "' may only write participants of ",
+                                                  p.organisation));
+}
+
+void ParticipantRules::Redact(const auth::Principal& p, google::protobuf::Message& message) const {
+  auto& participant = static_cast<v1::Participant&>(message);
+  if (auth::CanSeePersonalData(p, participant.organisation())) return;
+  participant.clear_email();
+  participant.clear_phone();
+}
+
+absl::Status RegistrationRules::AuthorizeWrite(const auth::Principal& p, const google::protobuf::Message& after,
+                                               const google::protobuf::Message* before) const {
+  if (p.role != auth::Role::kRegistrar) return ResourceRules::AuthorizeWrite(p, after, before);
+  const auto& reg = static_cast<const v1::Registration&>(after);
+  auto participant = participants_->Get(reg.participant(), /*show_deleted=*/true);
+  if (participant.ok() &&
+      auth::IsOwnOrganisation(p, static_cast<const v1::Participant&>(**participant).organisation())) {
+    return absl::OkStatus();
+  }
+  if (!participant.ok() && !absl::IsNotFound(participant.status())) return participant.status();
+  return absl::PermissionDeniedError(absl::StrCat("registrar '", p.name, "' may only register participants of ",
+                                                  p.organisation));
+}
+
 void RegistrationRules::Normalize(google::protobuf::Message& message) const {
   auto& reg = static_cast<v1::Registration&>(message);
   if (reg.status() == v1::REGISTRATION_STATUS_UNSPECIFIED) reg.set_status(v1::REGISTRATION_STATUS_REGISTERED);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common/peers.h"
+#include "common/resource/audit_log.h"
 #include "common/resource/standard_methods.h"
 #include "common/service_main.h"
 #include "common/worker_pool.h"
@@ -23,7 +24,7 @@ class ParticipantsService final : public v1::ParticipantService::CallbackService
         participant_repo_(ctx.db, ParticipantSpec()),
         registration_repo_(ctx.db, RegistrationSpec()),
         participant_rules_(organisations),
-        registration_rules_(events),
+        registration_rules_(events, &participant_repo_),
         participants_(&participant_repo_, &participant_rules_),
         registrations_(&registration_repo_, &registration_rules_) {
     participant_repo_.OnCommit(ctx.after_commit);
@@ -40,7 +41,7 @@ class ParticipantsService final : public v1::ParticipantService::CallbackService
   grpc::ServerUnaryReactor* SummarizeRegistrations(grpc::CallbackServerContext* ctx,
                                                    const v1::SummarizeRegistrationsRequest* req,
                                                    v1::SummarizeRegistrationsResponse* resp) override {
-    return Serve(ctx, *pool_, [=, this](const CallInfo&) {
+    return Serve(ctx, *pool_, "SummarizeRegistrations", [=, this](const CallInfo&) {
       return participants::SummarizeRegistrations(*db_, *req, resp);
     });
   }
@@ -48,10 +49,12 @@ class ParticipantsService final : public v1::ParticipantService::CallbackService
   grpc::ServerUnaryReactor* SummarizeParticipation(grpc::CallbackServerContext* ctx,
                                                    const v1::SummarizeParticipationRequest* req,
                                                    v1::SummarizeParticipationResponse* resp) override {
-    return Serve(ctx, *pool_, [=, this](const CallInfo&) {
+    return Serve(ctx, *pool_, "SummarizeParticipation", [=, this](const CallInfo&) {
       return participants::SummarizeParticipation(*db_, *req, resp);
     });
   }
+
+  KP_AUDIT_METHOD(v1)
 
  private:
   storage::Database* db_;

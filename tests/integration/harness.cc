@@ -189,6 +189,7 @@ std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, boo
       absl::StrCat("--events_address=", events_->address()),
       absl::StrCat("--participants_address=", participants_->address()),
       "--drain_timeout=2s", "--workers=16"};
+  args.insert(args.end(), common_args_.begin(), common_args_.end());
   if (cached && redis_) args.push_back(absl::StrCat("--redis_address=", redis_->address()));
   auto gateway = std::make_unique<ServiceProcess>(name, BinaryPath("kp-gateway"), dir_.path(), args);
   if (!gateway->Start().ok()) return nullptr;
@@ -198,7 +199,15 @@ std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, boo
 std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
   std::unique_ptr<Suite> suite(new Suite());
   const std::string& d = suite->dir_.path();
-  std::vector<std::string> extra_args = options.extra_args;
+  if (options.keys_file.empty()) {
+    suite->common_args_.push_back("--auth=disabled");
+  } else {
+    suite->common_args_.push_back(absl::StrCat("--keys_file=", options.keys_file));
+    suite->common_args_.push_back("--keys_reload_interval=100ms");
+  }
+  if (!options.tls) suite->common_args_.push_back("--plaintext");
+  suite->common_args_.insert(suite->common_args_.end(), options.extra_args.begin(), options.extra_args.end());
+  std::vector<std::string> extra_args = suite->common_args_;
   if (options.with_redis) {
     suite->redis_ = std::make_unique<RedisProcess>(d);
     if (!suite->redis_->Start().ok()) return nullptr;

@@ -79,6 +79,8 @@ class RedisProcess {
 struct SuiteOptions {
   bool with_redis = false;    // a redis-server; services bump generations in it
   bool with_gateway = false;  // kp-gateway in front (cached when with_redis)
+  std::string keys_file;      // authentication required with these keys; empty: --auth=disabled
+  bool tls = false;           // TLS with a throwaway CA (tests/integration/certs) instead of --plaintext
   std::vector<std::string> extra_args;  // for every service
 };
 
@@ -97,6 +99,8 @@ class Suite {
   bool has_gateway() const { return gateway_ != nullptr; }
   // Starts another gateway process on the same backends, e.g. uncached for comparison.
   std::unique_ptr<ServiceProcess> StartGateway(const std::string& name, bool cached);
+  // Flags every server of this suite gets (security and transport).
+  const std::vector<std::string>& common_args() const { return common_args_; }
   // Restarts a process with the same database and port-independent wiring.
   absl::Status Restart(ServiceProcess& process, int signal);
 
@@ -109,6 +113,7 @@ class Suite {
  private:
   Suite() = default;
   TempDir dir_;
+  std::vector<std::string> common_args_;
   std::unique_ptr<RedisProcess> redis_;
   std::unique_ptr<ServiceProcess> organisations_, events_, participants_, gateway_;
   std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> org_stub_;

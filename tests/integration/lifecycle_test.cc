@@ -169,7 +169,8 @@ TEST(Lifecycle, EnvironmentFallsBackForFlagsAndTheCommandLineWins) {
 
   setenv("KP_WORKERS", "0", 1);  // invalid on its own ...
   ServiceProcess flag_wins("flag", BinaryPath("kp-organisations"), dir.path(),
-                           {absl::StrCat("--database=", dir.path(), "/o.db"), "--workers=2"});
+                           {absl::StrCat("--database=", dir.path(), "/o.db"), "--workers=2", "--plaintext",
+                            "--auth=disabled"});
   const absl::Status started = flag_wins.Start();  // ... but the flag overrides it
   unsetenv("KP_WORKERS");
   EXPECT_TRUE(started.ok()) << started;
@@ -180,7 +181,7 @@ std::string RunSeed(Suite& suite) {
   const std::string cmd = absl::StrCat(
       BinaryPath("kp-seed"), " --data_dir=", KP_SOURCE_DIR, "/data/seed",
       " --organisations_address=", suite.organisations().address(),
-      " --events_address=", suite.events().address(), " 2>&1");
+      " --events_address=", suite.events().address(), " --plaintext 2>&1");
   FILE* pipe = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 512> buf;

@@ -17,6 +17,8 @@ namespace {
 
 using khartoum::organisations::v1::Organisation;
 
+const Actor kActor{"tester", "admin", "Test", ""};
+
 constexpr char kSchema[] = R"(
 CREATE TABLE organisations (seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, data BLOB NOT NULL,
   etag TEXT NOT NULL, create_time INTEGER NOT NULL, update_time INTEGER NOT NULL, delete_time INTEGER,
@@ -24,6 +26,9 @@ CREATE TABLE organisations (seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, 
 CREATE VIRTUAL TABLE organisations_fts USING fts5(body);
 CREATE TABLE idempotency_keys (collection TEXT NOT NULL, request_id TEXT NOT NULL,
   response BLOB NOT NULL, create_time INTEGER NOT NULL, PRIMARY KEY (collection, request_id));
+CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, principal TEXT NOT NULL,
+  role TEXT NOT NULL, method TEXT NOT NULL, resource TEXT NOT NULL, old_etag TEXT NOT NULL,
+  new_etag TEXT NOT NULL, request_id TEXT NOT NULL);
 )";
 
 class RepositoryTest : public ::testing::Test {
@@ -53,7 +58,7 @@ class RepositoryTest : public ::testing::Test {
     Organisation o;
     o.set_name("organisations/" + id);
     o.set_display_name(display_name);
-    EXPECT_TRUE(repo_->Insert(o, "", {}).ok());
+    EXPECT_TRUE(repo_->Insert(o, "", {}, kActor).ok());
     return o;
   }
 
@@ -68,11 +73,11 @@ TEST_F(RepositoryTest, EtagChangesOnEveryWriteAndStaleEtagIsAborted) {
   const std::string first = o.etag();
   ASSERT_FALSE(first.empty());
   o.set_display_name("B");
-  ASSERT_TRUE(repo_->Replace(o, first, {}).ok());
+  ASSERT_TRUE(repo_->Replace(o, first, {}, kActor).ok());
   const std::string second = o.etag();
   EXPECT_NE(second, first);
   o.set_display_name("C");
-  EXPECT_EQ(repo_->Replace(o, first, {}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(repo_->Replace(o, first, {}, kActor).code(), absl::StatusCode::kAborted);
   auto stored = repo_->Get("organisations/a", false);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(static_cast<Organisation&>(**stored).display_name(), "B");
@@ -84,7 +89,7 @@ TEST_F(RepositoryTest, FailedTransactionCheckWritesNothing) {
   o.set_name("organisations/x");
   auto status = repo_->Insert(o, "req-1", [](storage::Connection&) {
     return absl::ResourceExhaustedError("full");
-  });
+  }, kActor);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(repo_->Get("organisations/x", true).status().code(), absl::StatusCode::kNotFound);
   auto earlier = repo_->FindByRequestId("req-1");
@@ -95,10 +100,10 @@ TEST_F(RepositoryTest, FailedTransactionCheckWritesNothing) {
 TEST_F(RepositoryTest, SameRequestIdReturnsTheFirstResult) {
   Organisation a;
   a.set_name("organisations/first");
-  ASSERT_TRUE(repo_->Insert(a, "req", {}).ok());
+  ASSERT_TRUE(repo_->Insert(a, "req", {}, kActor).ok());
   Organisation b;
   b.set_name("organisations/second");
-  ASSERT_TRUE(repo_->Insert(b, "req", {}).ok());
+  ASSERT_TRUE(repo_->Insert(b, "req", {}, kActor).ok());
   EXPECT_EQ(b.name(), "organisations/first");
   EXPECT_EQ(repo_->Get("organisations/second", true).status().code(), absl::StatusCode::kNotFound);
 }
@@ -126,7 +131,7 @@ TEST_F(RepositoryTest, KeysetPagesCoverEveryRowOnceUnderInsertsBetweenPages) {
 TEST_F(RepositoryTest, SoftDeletedRowsAreHiddenUnlessAsked) {
   Organisation o = Insert("gone", "Gone");
   o.mutable_delete_time()->set_seconds(1);
-  ASSERT_TRUE(repo_->Replace(o, o.etag(), {}).ok());
+  ASSERT_TRUE(repo_->Replace(o, o.etag(), {}, kActor).ok());
   EXPECT_EQ(repo_->Get("organisations/gone", false).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(repo_->Get("organisations/gone", true).ok());
   ListParams params;

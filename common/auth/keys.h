@@ -1,0 +1,56 @@
+// The keys file: tokens are never stored, only their SHA-256 hashes, each bound to a
+// principal. Loaded at start and reloaded when the file changes (a Kubernetes Secret update).
+//
+// One key per line; blank lines and lines starting with '#' are ignored:
+//   <sha256 hex of the token> <principal> <role> [organisations/<id>] [expires=<RFC 3339 time>]
+// role is reader, registrar, editor or admin; a registrar line names its organisation.
+// Revoking a token = deleting its line.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/auth/principal.h"
+
+namespace kp::auth {
+
+struct Key {
+  Principal principal;
+  absl::Time expires = absl::InfiniteFuture();
+};
+
+using KeyMap = absl::flat_hash_map<std::string, Key>;  // by sha256 hex
+
+// Parses a keys file's text; errors name the line.
+absl::StatusOr<KeyMap> ParseKeys(absl::string_view text);
+std::string Sha256Hex(absl::string_view data);
+
+class KeyStore {
+ public:
+  // Loads `path` (failing start-up on a bad file) and watches it every `reload_interval`.
+  static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path, absl::Duration reload_interval);
+  ~KeyStore();
+
+  // The principal of `token`; UNAUTHENTICATED if unknown, revoked or expired.
+  absl::StatusOr<Principal> Lookup(absl::string_view token) const;
+
+ private:
+  KeyStore(std::string path, absl::Duration interval) : path_(std::move(path)), interval_(interval) {}
+  void Watch();
+  std::string path_;
+  absl::Duration interval_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const KeyMap> keys_ ABSL_GUARDED_BY(mu_);
+  std::string fingerprint_;  // mtime/size/inode of the loaded file; only the watcher touches it
+  absl::Notification stop_;
+  std::thread watcher_;
+};
+
+}  // namespace kp::auth
