@@ -5,6 +5,8 @@
   tools/kpcall.py localhost:50052 khartoum.events.v1.EventService/ListEvents '{"filter": "kind = TRAINING"}'
   tools/kpcall.py --wait ADDRESS [SECONDS]     exit 0 once the server's health is SERVING
 
+The bearer token comes from KP_TOKEN (scripts/dev up prints one per role).
+
 Stubs are generated from proto/ (Debian's python3-grpc-tools) into a cache directory.
 Failures print the status code, message and google.rpc details, and exit 1.
 """
@@ -81,8 +83,9 @@ def main(argv):
     call = grpc.insecure_channel(address).unary_unary(
         f"/{service_name}/{method_name}", request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=response_class.FromString)
+    metadata = [("authorization", f"Bearer {os.environ['KP_TOKEN']}")] if os.environ.get("KP_TOKEN") else []
     try:
-        response = call(request, timeout=30)
+        response = call(request, timeout=30, metadata=metadata)
     except grpc.RpcError as e:
         out = {"code": e.code().name, "message": e.details()}
         from google.rpc import error_details_pb2, status_pb2  # noqa: F401 (registers types)

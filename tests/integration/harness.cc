@@ -39,8 +39,9 @@ std::string BinaryPath(const std::string& name) {
 }
 
 ServiceProcess::ServiceProcess(std::string name, std::string binary, std::string dir,
-                               std::vector<std::string> args)
-    : name_(std::move(name)), binary_(std::move(binary)), dir_(std::move(dir)), args_(std::move(args)) {
+                               std::vector<std::string> args, std::shared_ptr<grpc::ChannelCredentials> creds)
+    : name_(std::move(name)), binary_(std::move(binary)), dir_(std::move(dir)), args_(std::move(args)),
+      creds_(std::move(creds)) {
   port_file_ = absl::StrCat(dir_, "/", name_, ".port");
   log_path_ = absl::StrCat(dir_, "/", name_, ".log");
 }
@@ -51,8 +52,32 @@ ServiceProcess::~ServiceProcess() {
 
 std::string ServiceProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
 
-absl::Status WaitForServing(const std::string& address, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+absl::Status MakeTestCertificates(const std::string& dir) {
+  const std::string cmd = absl::StrCat(KP_SOURCE_DIR, "/tests/integration/make_certs.sh ", dir);
+  if (std::system(cmd.c_str()) != 0) return absl::InternalError("make_certs.sh failed (is openssl installed?)");
+  return absl::OkStatus();
+}
+
+namespace {
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> TestTlsCredentials(const std::string& dir, bool mtls) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = Slurp(dir + "/ca.pem");
+  if (mtls) {
+    options.pem_cert_chain = Slurp(dir + "/client.pem");
+    options.pem_private_key = Slurp(dir + "/client.key");
+  }
+  return grpc::SslCredentials(options);
+}
+
+absl::Status WaitForServing(const std::string& address, absl::Duration timeout,
+                            std::shared_ptr<grpc::ChannelCredentials> creds) {
+  auto channel = grpc::CreateChannel(address, creds ? creds : grpc::InsecureChannelCredentials());
   auto stub = grpc::health::v1::Health::NewStub(channel);
   const absl::Time deadline = absl::Now() + timeout;
   std::string last = "no answer";
@@ -104,7 +129,7 @@ absl::Status ServiceProcess::Start(absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(5));  // polling the file, bounded by the deadline
   }
   if (port_ == 0) return absl::DeadlineExceededError(absl::StrCat(name_, " did not bind a port"));
-  return WaitForServing(address(), deadline - absl::Now());
+  return WaitForServing(address(), deadline - absl::Now(), creds_);
 }
 
 void ServiceProcess::Signal(int signal) {
@@ -191,7 +216,8 @@ std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, boo
       "--drain_timeout=2s", "--workers=16"};
   args.insert(args.end(), common_args_.begin(), common_args_.end());
   if (cached && redis_) args.push_back(absl::StrCat("--redis_address=", redis_->address()));
-  auto gateway = std::make_unique<ServiceProcess>(name, BinaryPath("kp-gateway"), dir_.path(), args);
+  auto gateway = std::make_unique<ServiceProcess>(name, BinaryPath("kp-gateway"), dir_.path(), args,
+                                                  certs_dir_.empty() ? nullptr : client_credentials());
   if (!gateway->Start().ok()) return nullptr;
   return gateway;
 }
@@ -205,7 +231,16 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
     suite->common_args_.push_back(absl::StrCat("--keys_file=", options.keys_file));
     suite->common_args_.push_back("--keys_reload_interval=100ms");
   }
-  if (!options.tls) suite->common_args_.push_back("--plaintext");
+  if (options.tls) {
+    suite->certs_dir_ = absl::StrCat(d, "/certs");
+    if (!MakeTestCertificates(suite->certs_dir_).ok()) return nullptr;
+    const std::string& c = suite->certs_dir_;
+    suite->common_args_.insert(suite->common_args_.end(),
+                               {absl::StrCat("--tls_cert=", c, "/server.pem"), absl::StrCat("--tls_key=", c, "/server.key"),
+                                absl::StrCat("--tls_ca=", c, "/ca.pem")});
+  } else {
+    suite->common_args_.push_back("--plaintext");
+  }
   suite->common_args_.insert(suite->common_args_.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<std::string> extra_args = suite->common_args_;
   if (options.with_redis) {
@@ -219,16 +254,17 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
     a.insert(a.end(), extra_args.begin(), extra_args.end());
     return a;
   };
+  auto creds = suite->certs_dir_.empty() ? nullptr : suite->client_credentials();
   suite->organisations_ = std::make_unique<ServiceProcess>(
-      "organisations", BinaryPath("kp-organisations"), d, args("organisations.db", {}));
+      "organisations", BinaryPath("kp-organisations"), d, args("organisations.db", {}), creds);
   if (auto s = suite->organisations_->Start(); !s.ok()) return nullptr;
   const std::string org = absl::StrCat("--organisations_address=", suite->organisations_->address());
   suite->events_ = std::make_unique<ServiceProcess>("events", BinaryPath("kp-events"), d,
-                                                    args("events.db", {org}));
+                                                    args("events.db", {org}), creds);
   if (auto s = suite->events_->Start(); !s.ok()) return nullptr;
   const std::string ev = absl::StrCat("--events_address=", suite->events_->address());
   suite->participants_ = std::make_unique<ServiceProcess>(
-      "participants", BinaryPath("kp-participants"), d, args("participants.db", {org, ev}));
+      "participants", BinaryPath("kp-participants"), d, args("participants.db", {org, ev}), creds);
   if (auto s = suite->participants_->Start(); !s.ok()) return nullptr;
   if (options.with_gateway) {
     suite->gateway_ = suite->StartGateway("gateway", options.with_redis);
@@ -240,10 +276,12 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
 
 Suite::~Suite() = default;
 
+std::shared_ptr<grpc::ChannelCredentials> Suite::client_credentials() const {
+  return certs_dir_.empty() ? grpc::InsecureChannelCredentials() : TestTlsCredentials(certs_dir_, false);
+}
+
 void Suite::MakeStubs() {
-  auto channel = [](ServiceProcess& p) {
-    return grpc::CreateChannel(p.address(), grpc::InsecureChannelCredentials());
-  };
+  auto channel = [this](ServiceProcess& p) { return grpc::CreateChannel(p.address(), client_credentials()); };
   org_stub_ = khartoum::organisations::v1::OrganisationService::NewStub(channel(*organisations_));
   event_stub_ = khartoum::events::v1::EventService::NewStub(channel(*events_));
   participant_stub_ = khartoum::participants::v1::ParticipantService::NewStub(channel(*participants_));

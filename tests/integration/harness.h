@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -32,7 +33,8 @@ class TempDir {
 // One service process.
 class ServiceProcess {
  public:
-  ServiceProcess(std::string name, std::string binary, std::string dir, std::vector<std::string> args);
+  ServiceProcess(std::string name, std::string binary, std::string dir, std::vector<std::string> args,
+                 std::shared_ptr<grpc::ChannelCredentials> creds = nullptr);
   ~ServiceProcess();
   // Starts the process and waits until it serves (health SERVING) or `timeout` passes.
   absl::Status Start(absl::Duration timeout = absl::Seconds(30));
@@ -48,12 +50,20 @@ class ServiceProcess {
  private:
   std::string name_, binary_, dir_, port_file_, log_path_;
   std::vector<std::string> args_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;  // how to reach it (null: plaintext)
   pid_t pid_ = -1;
   int port_ = 0;
 };
 
 // Waits until the server at `address` reports SERVING.
-absl::Status WaitForServing(const std::string& address, absl::Duration timeout);
+absl::Status WaitForServing(const std::string& address, absl::Duration timeout,
+                            std::shared_ptr<grpc::ChannelCredentials> creds = nullptr);
+
+// Creates a throwaway CA, server (localhost) and client certificates in `dir`
+// (ca.pem, server.pem/.key, client.pem/.key).
+absl::Status MakeTestCertificates(const std::string& dir);
+// Client credentials trusting the test CA in `dir` (with its client certificate if `mtls`).
+std::shared_ptr<grpc::ChannelCredentials> TestTlsCredentials(const std::string& dir, bool mtls);
 
 // A port nobody listens on right now.
 int FreePort();
@@ -101,6 +111,9 @@ class Suite {
   std::unique_ptr<ServiceProcess> StartGateway(const std::string& name, bool cached);
   // Flags every server of this suite gets (security and transport).
   const std::vector<std::string>& common_args() const { return common_args_; }
+  // Credentials for clients of this suite's servers.
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials() const;
+  const std::string& certs_dir() const { return certs_dir_; }
   // Restarts a process with the same database and port-independent wiring.
   absl::Status Restart(ServiceProcess& process, int signal);
 
@@ -114,6 +127,7 @@ class Suite {
   Suite() = default;
   TempDir dir_;
   std::vector<std::string> common_args_;
+  std::string certs_dir_;  // set when the suite runs with TLS
   std::unique_ptr<RedisProcess> redis_;
   std::unique_ptr<ServiceProcess> organisations_, events_, participants_, gateway_;
   std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> org_stub_;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
@@ -156,6 +157,76 @@ std::string ReadFile(const std::string& path) {
   std::fclose(f);
   return text;
 }
+
+TEST(Lifecycle, TlsEndToEndAndPlaintextRefused) {
+  auto suite = Suite::Start({.with_gateway = true, .tls = true});
+  ASSERT_NE(suite, nullptr) << "the suite did not start with TLS";
+  // Through the gateway over TLS; the gateway and events reach their peers over TLS too.
+  auto channel = grpc::CreateChannel(suite->gateway().address(), suite->client_credentials());
+  auto orgs = ov1::OrganisationService::NewStub(channel);
+  auto events = ev1::EventService::NewStub(channel);
+  ov1::CreateOrganisationRequest org;
+  org.set_organisation_id("tls-host");
+  org.mutable_organisation()->set_display_name("Over TLS");
+  ov1::CreateOrganisationResponse created;
+  grpc::Status s = orgs->CreateOrganisation(Ctx().get(), org, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ev1::CreateEventRequest event;
+  auto* e = event.mutable_event();
+  e->set_title("Encrypted workshop");
+  e->set_kind(ev1::EVENT_KIND_TRAINING);
+  e->mutable_start_date()->set_year(2025);
+  e->mutable_start_date()->set_month(5);
+  e->mutable_start_date()->set_day(5);
+  *e->mutable_end_date() = e->start_date();
+  e->add_hosts("organisations/tls-host");  // events -> organisations check, over TLS
+  ev1::CreateEventResponse event_resp;
+  s = events->CreateEvent(Ctx().get(), event, &event_resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+
+  // Plaintext clients get nowhere, on any listener.
+  for (ServiceProcess* p : {&suite->gateway(), &suite->organisations(), &suite->events()}) {
+    auto plain = ov1::OrganisationService::NewStub(grpc::CreateChannel(p->address(), grpc::InsecureChannelCredentials()));
+    ov1::GetOrganisationRequest get;
+    get.set_name("organisations/tls-host");
+    ov1::GetOrganisationResponse got;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    EXPECT_EQ(plain->GetOrganisation(&ctx, get, &got).error_code(), grpc::StatusCode::UNAVAILABLE) << p->address();
+  }
+}
+
+TEST(Lifecycle, MutualTlsRequiresAClientCertificate) {
+  TempDir dir;
+  ASSERT_TRUE(MakeTestCertificates(dir.path() + "/certs").ok());
+  const std::string c = dir.path() + "/certs";
+  ServiceProcess server("mtls", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", dir.path(), "/o.db"), "--auth=disabled",
+                         absl::StrCat("--tls_cert=", c, "/server.pem"), absl::StrCat("--tls_key=", c, "/server.key"),
+                         absl::StrCat("--tls_client_ca=", c, "/ca.pem")},
+                        TestTlsCredentials(c, /*mtls=*/true));
+  ASSERT_TRUE(server.Start().ok());
+  for (bool with_cert : {true, false}) {
+    auto stub = ov1::OrganisationService::NewStub(
+        grpc::CreateChannel(server.address(), TestTlsCredentials(c, with_cert)));
+    ov1::ListOrganisationsRequest req;
+    ov1::ListOrganisationsResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+    const grpc::Status s = stub->ListOrganisations(&ctx, req, &resp);
+    if (with_cert) EXPECT_TRUE(s.ok()) << s.error_message();
+    else EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+}
+
+TEST(Lifecycle, TlsIsTheDefault) {
+  TempDir dir;
+  ServiceProcess server("tls-default", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", dir.path(), "/o.db"), "--auth=disabled"});
+  EXPECT_FALSE(server.Start(absl::Seconds(10)).ok());
+  EXPECT_NE(ReadFile(server.log_path()).find("--tls_cert"), std::string::npos);
+}
+
 
 TEST(Lifecycle, EnvironmentFallsBackForFlagsAndTheCommandLineWins) {
   TempDir dir;

@@ -1,0 +1,59 @@
+// kp-token: mints a bearer token and prints it with the keys-file line that admits it.
+//   kp-token --principal=kenya-focal-point --role=registrar --organisation=organisations/kenya
+//            [--expires=2027-01-01T00:00:00Z]
+// The token goes to the client system (once); only the line (with its SHA-256) goes into the
+// keys file.
+#include <openssl/rand.h>
+
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/auth/keys.h"
+#include "common/config.h"
+
+ABSL_FLAG(std::string, principal, "", "Name of the client system, e.g. secretariat-portal.");
+ABSL_FLAG(std::string, role, "reader", "reader, registrar, editor or admin.");
+ABSL_FLAG(std::string, organisation, "", "For registrars: organisations/<id> they act for.");
+ABSL_FLAG(std::string, expires, "", "Optional RFC 3339 expiry, e.g. 2027-01-01T00:00:00Z.");
+ABSL_FLAG(bool, line_only, false, "Print only the keys-file line (the token goes to stderr).");
+
+int main(int argc, char** argv) {
+  kp::config::ParseFlags(argc, argv, "kp-token: mint a bearer token and its keys-file line.");
+  kp::config::Validator v;
+  const std::string principal = absl::GetFlag(FLAGS_principal);
+  kp::auth::Role role;
+  v.Check(!principal.empty() && principal.find_first_of(" \t#") == std::string::npos,
+          "--principal is required (no spaces)");
+  v.Check(kp::auth::ParseRole(absl::GetFlag(FLAGS_role), &role), "--role must be reader, registrar, editor or admin");
+  const std::string org = absl::GetFlag(FLAGS_organisation);
+  v.Check(absl::GetFlag(FLAGS_role) != "registrar" || absl::StartsWith(org, "organisations/"),
+          "a registrar needs --organisation=organisations/<id>");
+  absl::Time expires;
+  std::string err;
+  v.Check(absl::GetFlag(FLAGS_expires).empty() ||
+              absl::ParseTime(absl::RFC3339_full, absl::GetFlag(FLAGS_expires), &expires, &err),
+          "--expires must be an RFC 3339 time");
+  v.ExitIfInvalid("kp-token");
+
+  unsigned char random[32];
+  if (RAND_bytes(random, sizeof random) != 1) {
+    std::cerr << "kp-token: no randomness available\n";
+    return 1;
+  }
+  std::string token;
+  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(random), sizeof random), &token);
+  token = absl::StrCat("kp_", token);
+  std::string line = absl::StrCat(kp::auth::Sha256Hex(token), " ", principal, " ", absl::GetFlag(FLAGS_role));
+  if (!org.empty()) absl::StrAppend(&line, " ", org);
+  if (!absl::GetFlag(FLAGS_expires).empty()) absl::StrAppend(&line, " expires=", absl::GetFlag(FLAGS_expires));
+  if (absl::GetFlag(FLAGS_line_only)) {
+    std::cerr << token << "\n";
+    std::cout << line << "\n";
+  } else {
+    std::cout << "token:          " << token << "\n" << "keys-file line: " << line << "\n";
+  }
+  return 0;
+}
