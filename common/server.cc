@@ -31,6 +31,8 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
           "Close client connections after this age so clients rebalance to new replicas.");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30), "HTTP/2 keepalive ping interval.");
+ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024,
+          "Largest request or response message accepted (bytes); larger ones get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, workers, 8, "Threads for blocking work (database, outbound calls).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
@@ -45,6 +47,7 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   return o;
 }
 
@@ -62,6 +65,9 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
           "--max_connection_age must be at least 1s");
   v.Check(absl::GetFlag(FLAGS_keepalive_time) >= absl::Seconds(1),
           "--keepalive_time must be at least 1s");
+  const int max_message = absl::GetFlag(FLAGS_max_message_bytes);
+  v.Check(max_message >= 64 * 1024 && max_message <= 64 * 1024 * 1024,
+          "--max_message_bytes must be between 64 KiB and 64 MiB");
   const int workers = absl::GetFlag(FLAGS_workers);
   v.Check(workers >= 1 && workers <= 256, absl::StrCat("--workers must be 1..256, got ", workers));
   log::Level level;
