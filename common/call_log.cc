@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace kp {
 namespace {
@@ -28,8 +29,12 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
   explicit CallLogInterceptor(grpc::experimental::ServerRpcInfo* info)
       : info_(info), start_(absl::Now()) {
     g_in_flight.fetch_add(1, std::memory_order_relaxed);
+    metrics::CallStarted();
   }
-  ~CallLogInterceptor() override { g_in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  ~CallLogInterceptor() override {
+    g_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    metrics::CallEnded();
+  }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
@@ -42,6 +47,7 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
       }
       if (request_id.empty()) request_id = NewRequestId();
       const double latency_ms = absl::ToDoubleMilliseconds(absl::Now() - start_);
+      metrics::RecordCall(info_->method(), static_cast<int>(status.error_code()), latency_ms / 1000.0);
       // Health probes arrive every few seconds from every prober: keep them out of info logs.
       const bool probe = absl::StartsWith(info_->method(), "/grpc.health.");
       log::Write(probe ? log::Level::kDebug : log::Level::kInfo, "call", {{"method", info_->method()},

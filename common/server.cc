@@ -22,6 +22,7 @@
 #include "common/tls.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, -1, "Port to listen on: -1 for the binary's default, 0 for any free port (see --port_file).");
@@ -31,6 +32,8 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
           "Close client connections after this age so clients rebalance to new replicas.");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30), "HTTP/2 keepalive ping interval.");
+ABSL_FLAG(int, metrics_port, -1,
+          "Port of the Prometheus /metrics endpoint (HTTP): -1 for the binary's default, 0 for none.");
 ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message accepted (bytes); larger ones get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, workers, 8, "Threads for blocking work (database, outbound calls).");
@@ -48,6 +51,7 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
   o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   return o;
 }
 
@@ -65,6 +69,8 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
           "--max_connection_age must be at least 1s");
   v.Check(absl::GetFlag(FLAGS_keepalive_time) >= absl::Seconds(1),
           "--keepalive_time must be at least 1s");
+  const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  v.Check(metrics_port >= -1 && metrics_port <= 65535, "--metrics_port must be -1..65535");
   const int max_message = absl::GetFlag(FLAGS_max_message_bytes);
   v.Check(max_message >= 64 * 1024 && max_message <= 64 * 1024 * 1024,
           "--max_message_bytes must be between 64 KiB and 64 MiB");
@@ -90,6 +96,10 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (auto status = metrics::Serve(options.host, options.metrics_port); !status.ok()) {
+    log::Error("cannot serve metrics", {{"server", options.name}, {"error", status.ToString()}});
+    return 1;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -126,7 +136,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
     { std::ofstream(tmp) << bound_port << "\n"; }
     std::rename(tmp.c_str(), options.port_file.c_str());
   }
-  log::Info("serving", {{"server", options.name}, {"port", bound_port},
+  log::Info("serving", {{"server", options.name}, {"port", bound_port}, {"metrics_port", options.metrics_port},
                         {"tls", tls::Plaintext() ? "off (--plaintext)" : "on"},
                         {"auth", auth::CurrentAuthenticator().enabled() ? "required" : "disabled"}});
 

@@ -23,6 +23,7 @@ struct ServerOptions {
   absl::Duration max_connection_age = absl::Minutes(5);
   absl::Duration keepalive_time = absl::Seconds(30);
   int max_message_bytes = 4 * 1024 * 1024;
+  int metrics_port = 0;          // Prometheus /metrics over HTTP; 0 = none
   // Full names of the services served, each reported by grpc.health.v1 on its own.
   std::vector<std::string> health_services;
 };

@@ -78,6 +78,7 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
 
   ServerOptions options = ServerOptionsFromFlags(definition.name);
   if (options.port < 0) options.port = definition.default_port;
+  if (options.metrics_port < 0) options.metrics_port = definition.default_metrics_port;
   options.health_services = definition.service_names;
   log::Info("starting", {{"server", definition.name}, {"database", database}, {"workers", workers},
                          {"redis", redis ? redis->address() : "none (no cache invalidation)"}});

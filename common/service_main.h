@@ -28,6 +28,7 @@ struct ServiceContext {
 struct ServiceDefinition {
   std::string name;           // "kp-events"
   int default_port;           // used when --port is not given
+  int default_metrics_port;   // used when --metrics_port is not given
   std::vector<std::string> service_names;  // full gRPC service names, for health
   bool calls_peers = true;                 // calls other services (needs client TLS)
   std::string usage;

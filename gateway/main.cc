@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
 
   kp::ServerOptions options = kp::ServerOptionsFromFlags("kp-gateway");
   if (options.port < 0) options.port = 50050;
+  if (options.metrics_port < 0) options.metrics_port = 9090;
   options.health_services = {"khartoum.gateway.v1.PortalService", "khartoum.organisations.v1.OrganisationService",
                              "khartoum.events.v1.EventService", "khartoum.participants.v1.ParticipantService"};
   kp::log::Info("starting", {{"server", "kp-gateway"},

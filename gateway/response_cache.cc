@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/cache/generations.h"
+#include "common/metrics.h"
 
 namespace kp::gateway {
 
@@ -27,6 +28,8 @@ constexpr char kStoreScript[] =
     "return 1";
 
 }  // namespace
+
+void Count(CacheOutcome outcome);
 
 const char* OutcomeName(CacheOutcome outcome) {
   switch (outcome) {
@@ -90,9 +93,19 @@ Loaded ResponseCache::Coalesce(const std::string& flight_key, const std::functio
   return flight->result;
 }
 
+void Count(CacheOutcome outcome) { metrics::RecordCache(OutcomeName(outcome)); }
+
 Loaded ResponseCache::GetOrLoad(absl::string_view view, absl::string_view method, absl::string_view request,
                                 const std::vector<absl::string_view>& services,
                                 const std::function<Loaded()>& load, CacheOutcome* outcome) {
+  Loaded loaded = GetOrLoadCounted(view, method, request, services, load, outcome);
+  Count(*outcome);
+  return loaded;
+}
+
+Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view method, absl::string_view request,
+                                       const std::vector<absl::string_view>& services,
+                                       const std::function<Loaded()>& load, CacheOutcome* outcome) {
   if (redis_ == nullptr) {
     ++bypasses_;
     *outcome = CacheOutcome::kBypass;

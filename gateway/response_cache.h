@@ -61,6 +61,9 @@ class ResponseCache {
     absl::Notification done;
     Loaded result;
   };
+  Loaded GetOrLoadCounted(absl::string_view view, absl::string_view method, absl::string_view request,
+                          const std::vector<absl::string_view>& services,
+                          const std::function<Loaded()>& load, CacheOutcome* outcome);
   Loaded Coalesce(const std::string& flight_key, const std::function<Loaded()>& load,
                   const std::function<void(const Loaded&)>& store, CacheOutcome* outcome);
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace kp::cache {
 namespace {
@@ -61,6 +62,7 @@ RedisClient::Admission RedisClient::Admit() {
   if (!outage_) return Admission::kAllowed;
   if (probing_ || (open_ && absl::Now() < open_until_)) {
     ++counters_.rejected;
+    metrics::RecordRedisRejected();
     return Admission::kRejected;
   }
   if (!open_) return Admission::kAllowed;  // failing, but not yet past the threshold
@@ -71,6 +73,7 @@ RedisClient::Admission RedisClient::Admit() {
 void RedisClient::RecordFailure(Admission admission) {
   absl::MutexLock lock(&mu_);
   ++counters_.errors;
+  metrics::RecordRedisError();
   ++consecutive_failures_;
   outage_ = true;
   if (admission == Admission::kProbe) probing_ = false;

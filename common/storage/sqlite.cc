@@ -3,6 +3,7 @@
 #include "common/storage/sqlite.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 
 namespace kp::storage {
 
@@ -166,8 +167,16 @@ absl::Status Transaction::Commit() {
   return status;
 }
 
+PooledConnection::PooledConnection(Database* db, std::unique_ptr<Connection> conn)
+    : db_(db), conn_(std::move(conn)), acquired_(absl::Now()) {
+  metrics::DbAcquired();
+}
+
 PooledConnection::~PooledConnection() {
-  if (conn_) db_->Release(std::move(conn_));
+  if (conn_) {
+    metrics::DbReleased(absl::ToDoubleSeconds(absl::Now() - acquired_));
+    db_->Release(std::move(conn_));
+  }
 }
 
 absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, int pool_size) {
@@ -178,6 +187,7 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
     if (!conn.ok()) return conn.status();
     db->idle_.push_back(std::move(*conn));
   }
+  metrics::DbPoolSize(pool_size);
   return db;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/storage/sql_value.h"
 
 namespace kp::storage {
@@ -90,8 +91,7 @@ class Database;
 // A connection checked out of the pool; returned on destruction.
 class PooledConnection {
  public:
-  PooledConnection(Database* db, std::unique_ptr<Connection> conn)
-      : db_(db), conn_(std::move(conn)) {}
+  PooledConnection(Database* db, std::unique_ptr<Connection> conn);
   PooledConnection(PooledConnection&&) = default;
   ~PooledConnection();
   Connection* operator->() { return conn_.get(); }
@@ -101,6 +101,7 @@ class PooledConnection {
  private:
   Database* db_;
   std::unique_ptr<Connection> conn_;
+  absl::Time acquired_;
 };
 
 class Database {

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   return kp::ServiceMain(argc, argv, {
       .name = "kp-events",
       .default_port = 50052,
+      .default_metrics_port = 9092,
       .service_names = {kp::events::v1::EventService::service_full_name()},
       .usage = "kp-events: the Khartoum Process events service (gRPC).",
       .migrations = &kp::events::Migrations(),

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   return kp::ServiceMain(argc, argv, {
       .name = "kp-organisations",
       .default_port = 50051,
+      .default_metrics_port = 9091,
       .service_names = {kp::organisations::v1::OrganisationService::service_full_name()},
       .calls_peers = false,
       .usage = "kp-organisations: the Khartoum Process organisations service (gRPC).",

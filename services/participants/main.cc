@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   return kp::ServiceMain(argc, argv, {
       .name = "kp-participants",
       .default_port = 50053,
+      .default_metrics_port = 9093,
       .service_names = {kp::participants::v1::ParticipantService::service_full_name()},
       .usage = "kp-participants: the Khartoum Process participants and registrations service (gRPC).",
       .migrations = &kp::participants::Migrations(),

@@ -2,7 +2,13 @@
 // read-after-write, single flight, and Redis dying, hanging and coming back.
 #include <signal.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <sstream>
 #include <fstream>
 #include <thread>
 
@@ -198,6 +204,70 @@ TEST(Cache, NoStaleEntryAfterAnOutageDuringWhichWritesHappened) {
   }
   // And the cache works again.
   EXPECT_EQ(GatewayGet(e.name()).cache, "hit");
+}
+
+// GET http://127.0.0.1:<port>/metrics, the body.
+std::string Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+// The value of the sample whose line starts with `series` (name and labels), or -1.
+double Sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(series, 0) == 0 && line.size() > series.size() && line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+TEST(Metrics, EveryBinaryServesItsFamiliesAndTheyMove) {
+  const auto e = NewEvent();
+  const std::string get_ok =
+      "kp_grpc_server_handled_total{code=\"OK\",method=\"/khartoum.events.v1.EventService/GetEvent\"}";
+  const std::string gateway_before = Scrape(S().gateway().metrics_port());
+  const std::string events_before = Scrape(S().events().metrics_port());
+  ASSERT_FALSE(gateway_before.empty());
+  ASSERT_FALSE(events_before.empty());
+  for (const char* family : {"kp_grpc_server_handled_total", "kp_grpc_server_handling_seconds",
+                             "kp_grpc_server_in_flight", "kp_cache_requests_total", "kp_redis_errors_total",
+                             "kp_redis_rejected_total"}) {
+    EXPECT_NE(gateway_before.find(absl::StrCat("# TYPE ", family)), std::string::npos) << family;
+  }
+  for (const char* family : {"kp_db_pool_connections", "kp_db_pool_connections_in_use",
+                             "kp_db_connection_hold_seconds", "kp_grpc_server_handling_seconds"}) {
+    EXPECT_NE(events_before.find(absl::StrCat("# TYPE ", family)), std::string::npos) << family;
+  }
+  EXPECT_GT(Sample(events_before, "kp_db_pool_connections"), 0);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(GatewayGet(e.name()).status.ok());  // 1 miss, 4 hits
+  const std::string gateway_after = Scrape(S().gateway().metrics_port());
+  const std::string events_after = Scrape(S().events().metrics_port());
+  EXPECT_EQ(Sample(gateway_after, get_ok) - std::max(0.0, Sample(gateway_before, get_ok)), 5);
+  EXPECT_GE(Sample(gateway_after, "kp_cache_requests_total{outcome=\"hit\"}") -
+                std::max(0.0, Sample(gateway_before, "kp_cache_requests_total{outcome=\"hit\"}")), 4);
+  EXPECT_GE(Sample(events_after, get_ok) - std::max(0.0, Sample(events_before, get_ok)), 1);
+  EXPECT_GT(Sample(events_after, "kp_db_connection_hold_seconds_count"),
+            Sample(events_before, "kp_db_connection_hold_seconds_count"));
+  EXPECT_GT(Sample(gateway_after, "kp_grpc_server_handling_seconds_count{method=\"/khartoum.events.v1.EventService/GetEvent\"}"), 0);
 }
 
 TEST(Cache, GatewayWithoutRedisServesUncachedAndSaysSo) {

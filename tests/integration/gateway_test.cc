@@ -49,11 +49,6 @@ Gateway& G() {
   return *g;
 }
 
-std::string CacheOutcome(const grpc::ClientContext& ctx) {
-  const auto& md = ctx.GetServerInitialMetadata();
-  auto it = md.find("x-kp-cache");
-  return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
-}
 
 int CountLines(const std::string& path, const std::string& needle) {
   std::ifstream in(path);
@@ -61,31 +56,6 @@ int CountLines(const std::string& path, const std::string& needle) {
   int n = 0;
   while (std::getline(in, line)) n += line.find(needle) != std::string::npos;
   return n;
-}
-
-ev1::Event GatewayGetEvent(const std::string& name, std::string* outcome = nullptr, grpc::Status* status = nullptr,
-                           std::chrono::milliseconds deadline = std::chrono::milliseconds(10000)) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + deadline);
-  ev1::GetEventRequest req;
-  req.set_name(name);
-  ev1::GetEventResponse resp;
-  grpc::Status s = G().ev->GetEvent(&ctx, req, &resp);
-  if (outcome) *outcome = CacheOutcome(ctx);
-  if (status) *status = s;
-  else EXPECT_TRUE(s.ok()) << s.error_message();
-  return resp.event();
-}
-
-ev1::Event DirectRename(const std::string& name, const std::string& title) {
-  ev1::UpdateEventRequest req;
-  req.mutable_event()->set_name(name);
-  req.mutable_event()->set_title(title);
-  req.mutable_update_mask()->add_paths("title");
-  ev1::UpdateEventResponse resp;
-  grpc::Status s = S().ev().UpdateEvent(Ctx().get(), req, &resp);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return resp.event();
 }
 
 // A world for the portal: `orgs` organisations over `countries` countries, an event hosted by

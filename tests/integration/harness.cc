@@ -99,7 +99,9 @@ absl::Status ServiceProcess::Start(absl::Duration timeout) {
   const int previous_port = port_;
   port_ = 0;
   // A restart binds the port it had, so peers configured with its address find it again.
+  if (metrics_port_ == 0) metrics_port_ = FreePort();
   std::vector<std::string> argv_strings{binary_, absl::StrCat("--port=", previous_port), "--host=127.0.0.1",
+                                        absl::StrCat("--metrics_port=", metrics_port_),
                                         absl::StrCat("--port_file=", port_file_)};
   argv_strings.insert(argv_strings.end(), args_.begin(), args_.end());
   std::vector<char*> argv;

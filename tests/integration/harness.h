@@ -44,6 +44,7 @@ class ServiceProcess {
   void Signal(int signal);
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   std::string address() const;
   const std::string& log_path() const { return log_path_; }
 
@@ -53,6 +54,7 @@ class ServiceProcess {
   std::shared_ptr<grpc::ChannelCredentials> creds_;  // how to reach it (null: plaintext)
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
 };
 
 // Waits until the server at `address` reports SERVING.
@@ -89,9 +91,9 @@ class RedisProcess {
 struct SuiteOptions {
   bool with_redis = false;    // a redis-server; services bump generations in it
   bool with_gateway = false;  // kp-gateway in front (cached when with_redis)
-  std::string keys_file;      // authentication required with these keys; empty: --auth=disabled
+  std::string keys_file = {};  // authentication required with these keys; empty: --auth=disabled
   bool tls = false;           // TLS with a throwaway CA (tests/integration/certs) instead of --plaintext
-  std::vector<std::string> extra_args;  // for every service
+  std::vector<std::string> extra_args = {};  // for every service
 };
 
 // The three backends, wired to each other, each with its own SQLite file; optionally Redis

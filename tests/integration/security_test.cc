@@ -454,7 +454,9 @@ TEST(Security, PersonalDataNeverReachesAReaderCachedOrNot) {
     pv1::ListParticipantsResponse list_resp;
     ASSERT_TRUE(g.part->ListParticipants(As(who).get(), list, &list_resp).ok());
     for (const auto& p : list_resp.participants()) {
-      if (p.name() == F().person_a) EXPECT_EQ(!PersonalData(p).empty(), expect_personal) << who << " List";
+      if (p.name() == F().person_a) {
+        EXPECT_EQ(!PersonalData(p).empty(), expect_personal) << who << " List";
+      }
     }
     gv1::GetEventOverviewRequest overview;
     overview.set_name(F().event);
@@ -462,7 +464,9 @@ TEST(Security, PersonalDataNeverReachesAReaderCachedOrNot) {
     ASSERT_TRUE(g.portal->GetEventOverview(As(who).get(), overview, &overview_resp).ok());
     ASSERT_GE(overview_resp.attendees_size(), 1);
     for (const auto& a : overview_resp.attendees()) {
-      if (a.participant().name() == F().person_a) EXPECT_EQ(!PersonalData(a.participant()).empty(), expect_personal) << who << " overview";
+      if (a.participant().name() == F().person_a) {
+        EXPECT_EQ(!PersonalData(a.participant()).empty(), expect_personal) << who << " overview";
+      }
     }
     gv1::GetParticipantProfileRequest profile;
     profile.set_name(F().person_a);

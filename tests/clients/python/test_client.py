@@ -109,7 +109,7 @@ class Services:
         with open(os.path.join(self.dir, f"{name}.log"), "w") as log:
             proc = subprocess.Popen(
                 [os.path.join(BIN_DIR, f"kp-{name}"), "--port=0", "--host=127.0.0.1", f"--port_file={port_file}",
-                 "--plaintext", "--auth=disabled",
+                 "--plaintext", "--auth=disabled", "--metrics_port=0",
                  *([f"--database={self.dir}/{name}.db"] if db else []), *args], stdout=log, stderr=log)
         self.procs.append(proc)
         deadline = time.monotonic() + 30

@@ -1,0 +1,32 @@
+// Prometheus metrics for every binary, served over HTTP on their own port: per-method call
+// counts by status code and latency histograms, calls in flight, cache and Redis figures,
+// database pool use and how long connections are held (query latency).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace kp::metrics {
+
+// Starts the /metrics endpoint on host:port (port 0: no endpoint, metrics still counted).
+absl::Status Serve(const std::string& host, int port);
+
+// One finished RPC (method is the full path "/pkg.Service/Method").
+void RecordCall(absl::string_view method, int code, double seconds);
+void CallStarted();
+void CallEnded();
+
+// Cache outcomes: "hit", "miss", "coalesced", "bypass".
+void RecordCache(absl::string_view outcome);
+void RecordRedisError();
+void RecordRedisRejected();  // refused without trying (circuit open)
+
+// The database pool: connections in use, and how long each was held.
+void DbPoolSize(int64_t size);
+void DbAcquired();
+void DbReleased(double held_seconds);
+
+}  // namespace kp::metrics
