@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/trace.h"
 
 namespace kp {
 namespace {
@@ -38,6 +39,19 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      // Every call belongs to a trace: the caller's, or one started here. A new one is put into
+      // the call's metadata, so that handlers pass it on like one the caller sent.
+      auto* md = methods->GetRecvInitialMetadata();
+      auto it = md->find(trace::kHeader);
+      if (it != md->end() && trace::IsValid(absl::string_view(it->second.data(), it->second.size()))) {
+        traceparent_.assign(it->second.data(), it->second.size());
+      } else {
+        if (it != md->end()) md->erase(it);
+        traceparent_ = trace::NewTraceparent();
+        md->emplace(grpc::string_ref(trace::kHeader), grpc::string_ref(traceparent_));
+      }
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
       std::string request_id;
@@ -53,7 +67,8 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
       log::Write(probe ? log::Level::kDebug : log::Level::kInfo, "call", {{"method", info_->method()},
                          {"code", static_cast<int>(status.error_code())},
                          {"latency_ms", latency_ms},
-                         {"request_id", request_id}});
+                         {"request_id", request_id},
+                         {"trace_id", trace::TraceId(traceparent_)}});
     }
     methods->Proceed();
   }
@@ -61,6 +76,7 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
  private:
   grpc::experimental::ServerRpcInfo* info_;
   absl::Time start_;
+  std::string traceparent_;  // referenced by the call's metadata: lives as long as the call
 };
 
 class CallLogInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/call_log.h"
 #include "common/tls.h"
+#include "common/trace.h"
 
 ABSL_FLAG(std::string, token, "", "Bearer token this client sends (tools; KP_TOKEN also works).");
 
@@ -72,11 +73,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const std:
 std::unique_ptr<grpc::ClientContext> NewClientContext(absl::Duration timeout,
                                                       absl::Time parent_deadline,
                                                       const std::string& request_id,
-                                                      const std::string& authorization) {
+                                                      const std::string& authorization,
+                                                      const std::string& traceparent) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   const absl::Time deadline = std::min(absl::Now() + timeout, parent_deadline);
   ctx->set_deadline(absl::ToChronoTime(deadline));
   if (!request_id.empty()) ctx->AddMetadata(kRequestIdHeader, request_id);
+  ctx->AddMetadata(trace::kHeader, trace::Child(traceparent));
   if (!authorization.empty()) {
     ctx->AddMetadata("authorization", authorization);
   } else if (const std::string token = absl::GetFlag(FLAGS_token); !token.empty()) {

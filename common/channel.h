@@ -24,9 +24,11 @@ std::string ServiceConfigJson(const std::string& service);
 std::string NormalizeTarget(const std::string& target);
 
 // A client context with a deadline (the earlier of now + timeout and `parent_deadline`), the
-// request id and credentials (an `authorization` header value; by default "Bearer <--token>").
+// request id, credentials (an `authorization` header value; by default "Bearer <--token>") and
+// trace context (a child span of `traceparent`, or a new trace).
 std::unique_ptr<grpc::ClientContext> NewClientContext(
     absl::Duration timeout, absl::Time parent_deadline = absl::InfiniteFuture(),
-    const std::string& request_id = "", const std::string& authorization = "");
+    const std::string& request_id = "", const std::string& authorization = "",
+    const std::string& traceparent = "");
 
 }  // namespace kp

@@ -31,7 +31,7 @@ absl::Status OrganisationsClient::CheckExist(const std::vector<Reference>& refs,
     if (seen.insert(r.name).second) req.add_names(r.name);
   }
   ov1::BatchGetOrganisationsResponse resp;
-  auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization);
+  auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization, call.traceparent);
   absl::Status status = FromGrpcStatus(stub_->BatchGetOrganisations(ctx.get(), req, &resp));
   if (status.ok()) return status;
   if (!absl::IsNotFound(status)) return PeerFailure("organisations", status);
@@ -53,7 +53,7 @@ absl::StatusOr<ev1::Event> EventsClient::Get(const Reference& ref, const CallInf
   ev1::GetEventRequest req;
   req.set_name(ref.name);
   ev1::GetEventResponse resp;
-  auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization);
+  auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization, call.traceparent);
   absl::Status status = FromGrpcStatus(stub_->GetEvent(ctx.get(), req, &resp));
   if (absl::IsNotFound(status)) {
     FieldViolations v;

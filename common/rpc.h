@@ -26,6 +26,7 @@ struct CallInfo {
   std::string request_id;
   // The caller's credentials, forwarded on calls to peers, which decide for themselves.
   std::string authorization;
+  std::string traceparent;  // W3C trace context of this call
 };
 
 inline CallInfo CallInfoFrom(const grpc::CallbackServerContext& ctx) {
@@ -37,6 +38,9 @@ inline CallInfo CallInfoFrom(const grpc::CallbackServerContext& ctx) {
   }
   if (auto it = md.find("authorization"); it != md.end()) {
     info.authorization.assign(it->second.data(), it->second.size());
+  }
+  if (auto it = md.find("traceparent"); it != md.end()) {
+    info.traceparent.assign(it->second.data(), it->second.size());
   }
   return info;
 }

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "common/auth/authenticator.h"
+#include "common/trace.h"
 
 namespace kp::gateway {
 namespace {
@@ -31,7 +32,10 @@ absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx) {
 
 std::unique_ptr<grpc::ClientContext> BackendContext(const Forwarded& from, absl::Duration timeout) {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  for (const auto& [k, v] : from.metadata) ctx->AddMetadata(k, v);
+  for (const auto& [k, v] : from.metadata) {
+    // The trace goes on with the gateway's own span as the backend call's parent.
+    ctx->AddMetadata(k, k == trace::kHeader ? trace::Child(v) : v);
+  }
   ctx->set_deadline(absl::ToChronoTime(std::min(from.deadline, absl::Now() + timeout)));
   return ctx;
 }

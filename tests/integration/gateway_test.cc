@@ -520,6 +520,60 @@ TEST(Proxy, MetadataReachesTheBackend) {
   EXPECT_EQ(CountLines(S().organisations().log_path(), request_id), 1);
 }
 
+// The trace_id of the log line (in `path`) of the call with this request id and method.
+std::string TraceIdOf(const std::string& path, const std::string& request_id, const std::string& method) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(absl::StrCat("\"request_id\":\"", request_id, "\"")) == std::string::npos) continue;
+    if (line.find(method) == std::string::npos) continue;
+    const auto at = line.find("\"trace_id\":\"");
+    if (at != std::string::npos) return line.substr(at + 12, 32);
+  }
+  return "";
+}
+
+TEST(Trace, ContextIsReadOrStartedAndReachesEveryHopAndLogLine) {
+  const auto host = CreateOrganisation(UniqueId("tr"));
+  const std::string given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  for (bool caller_sends : {true, false}) {
+    const auto e = CreateEvent(UniqueId("tr"), {host.name()});  // never read yet: a cache miss
+    const std::string request_id = UniqueId("trace-req");
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-request-id", request_id);
+    if (caller_sends) ctx.AddMetadata("traceparent", given);
+    gv1::GetEventOverviewRequest req;
+    req.set_name(e.name());
+    gv1::GetEventOverviewResponse resp;
+    ASSERT_TRUE(G().portal->GetEventOverview(&ctx, req, &resp).ok());
+    const std::string at_gateway = TraceIdOf(S().gateway().log_path(), request_id, "GetEventOverview");
+    const std::string at_events = TraceIdOf(S().events().log_path(), request_id, "/khartoum.events.v1.EventService/GetEvent");
+    const std::string at_participants =
+        TraceIdOf(S().participants().log_path(), request_id, "SummarizeRegistrations");
+    ASSERT_EQ(at_gateway.size(), 32u) << "caller_sends=" << caller_sends;
+    if (caller_sends) {
+      EXPECT_EQ(at_gateway, "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+    EXPECT_EQ(at_events, at_gateway);
+    EXPECT_EQ(at_participants, at_gateway);
+  }
+  // A backend passes it on to its peers (participants -> events on CreateRegistration).
+  const auto e = CreateEvent(UniqueId("tr"), {host.name()});
+  const auto person = CreateParticipant(UniqueId("tr"), host.name());
+  const std::string request_id = UniqueId("trace-peer");
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-request-id", request_id);
+  ctx.AddMetadata("traceparent", given);
+  pv1::CreateRegistrationRequest reg;
+  reg.mutable_registration()->set_event(e.name());
+  reg.mutable_registration()->set_participant(person.name());
+  reg.mutable_registration()->set_role(pv1::REGISTRATION_ROLE_OBSERVER);
+  pv1::CreateRegistrationResponse created;
+  ASSERT_TRUE(S().part().CreateRegistration(&ctx, reg, &created).ok());
+  EXPECT_EQ(TraceIdOf(S().events().log_path(), request_id, "/khartoum.events.v1.EventService/GetEvent"),
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
 TEST(Gateway, HealthReportsEveryServedService) {
   auto health = grpc::health::v1::Health::NewStub(G().channel);
   for (const char* service : {"", "khartoum.gateway.v1.PortalService", "khartoum.organisations.v1.OrganisationService",
