@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "common/auth/authenticator.h"
 #include "common/call_log.h"
 #include "common/tls.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -34,6 +36,9 @@ ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30), "HTTP/2 keepalive ping interval.");
 ABSL_FLAG(int, metrics_port, -1,
           "Port of the Prometheus /metrics endpoint (HTTP): -1 for the binary's default, 0 for none.");
+ABSL_FLAG(int, probe_port, 0,
+          "Plaintext port serving only grpc.health.v1, for Kubernetes' native gRPC probes (which cannot "
+          "speak TLS); 0 for none.");
 ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message accepted (bytes); larger ones get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, workers, 8, "Threads for blocking work (database, outbound calls).");
@@ -52,6 +57,7 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  o.probe_port = absl::GetFlag(FLAGS_probe_port);
   return o;
 }
 
@@ -71,6 +77,8 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
           "--keepalive_time must be at least 1s");
   const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
   v.Check(metrics_port >= -1 && metrics_port <= 65535, "--metrics_port must be -1..65535");
+  const int probe_port = absl::GetFlag(FLAGS_probe_port);
+  v.Check(probe_port >= 0 && probe_port <= 65535, "--probe_port must be 0..65535");
   const int max_message = absl::GetFlag(FLAGS_max_message_bytes);
   v.Check(max_message >= 64 * 1024 && max_message <= 64 * 1024 * 1024,
           "--max_message_bytes must be between 64 KiB and 64 MiB");
@@ -84,6 +92,28 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
 
 namespace {
 int64_t Ms(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+// grpc.health.v1 on the probe port: the main server's overall status, nothing else.
+class ProbeHealth final : public grpc::health::v1::Health::CallbackService {
+ public:
+  void SetServing(bool serving) { serving_ = serving; }
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const grpc::health::v1::HealthCheckRequest* req,
+                                  grpc::health::v1::HealthCheckResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (!req->service().empty()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "the probe port reports the server only"));
+      return reactor;
+    }
+    resp->set_status(serving_ ? grpc::health::v1::HealthCheckResponse::SERVING
+                              : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  std::atomic<bool> serving_{false};
+};
+
 }  // namespace
 
 int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
@@ -127,8 +157,23 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
                                           {"address", absl::StrCat(options.host, ":", options.port)}});
     return 1;
   }
+  // The probe server (plaintext, health only) comes up after the main one, and says NOT_SERVING
+  // as soon as draining starts.
+  ProbeHealth probe_health;
+  std::unique_ptr<grpc::Server> probe_server;
+  if (options.probe_port > 0) {
+    grpc::ServerBuilder probe_builder;
+    probe_builder.AddListeningPort(absl::StrCat(options.host, ":", options.probe_port), grpc::InsecureServerCredentials());
+    probe_builder.RegisterService(&probe_health);
+    probe_server = probe_builder.BuildAndStart();
+    if (!probe_server) {
+      log::Error("failed to start the probe port", {{"server", options.name}, {"probe_port", options.probe_port}});
+      return 1;
+    }
+  }
   auto* health = server->GetHealthCheckService();
   health->SetServingStatus(true);
+  probe_health.SetServing(true);
   for (const auto& name : options.health_services) health->SetServingStatus(name, true);
   if (!options.port_file.empty()) {
     // Write then rename so a reader never sees a half-written file.
@@ -146,6 +191,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
                          {"drain_timeout_ms", static_cast<long long>(Ms(options.drain_timeout))}});
   // NOT_SERVING first so load balancers and probes stop routing here, then drain.
   health->SetServingStatus(false);
+  probe_health.SetServing(false);
   const absl::Time deadline = absl::Now() + options.drain_timeout;
   // Shutdown stops new calls and lets running ones finish, but then also waits for every
   // client to hang up its idle connection. Once no call is left, close those at once.
@@ -154,6 +200,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   grpc_server_cancel_all_calls(server->c_server());
   shutdown.join();
   server->Wait();
+  if (probe_server) probe_server->Shutdown(std::chrono::system_clock::now());
   if (on_drained) on_drained();
   log::Info("stopped", {{"server", options.name}});
   return 0;

@@ -200,8 +200,10 @@ TEST(Lifecycle, MutualTlsRequiresAClientCertificate) {
   TempDir dir;
   ASSERT_TRUE(MakeTestCertificates(dir.path() + "/certs").ok());
   const std::string c = dir.path() + "/certs";
+  const int probe_port = FreePort();
   ServiceProcess server("mtls", BinaryPath("kp-organisations"), dir.path(),
                         {absl::StrCat("--database=", dir.path(), "/o.db"), "--auth=disabled",
+                         absl::StrCat("--probe_port=", probe_port),
                          absl::StrCat("--tls_cert=", c, "/server.pem"), absl::StrCat("--tls_key=", c, "/server.key"),
                          absl::StrCat("--tls_client_ca=", c, "/ca.pem")},
                         TestTlsCredentials(c, /*mtls=*/true));
@@ -217,6 +219,14 @@ TEST(Lifecycle, MutualTlsRequiresAClientCertificate) {
     if (with_cert) EXPECT_TRUE(s.ok()) << s.error_message();
     else EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   }
+  // Kubernetes' gRPC probes cannot speak TLS: the probe port answers health in plaintext...
+  const std::string probe = absl::StrCat("127.0.0.1:", probe_port);
+  EXPECT_TRUE(WaitForServing(probe, absl::Seconds(5)).ok());
+  // ...and serves nothing else.
+  auto stub = ov1::OrganisationService::NewStub(grpc::CreateChannel(probe, grpc::InsecureChannelCredentials()));
+  ov1::ListOrganisationsRequest req;
+  ov1::ListOrganisationsResponse resp;
+  EXPECT_EQ(stub->ListOrganisations(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST(Lifecycle, TlsIsTheDefault) {
