@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "common/auth/authenticator.h"
+#include "common/status.h"
 #include "common/trace.h"
 
 namespace kp::gateway {
@@ -28,6 +29,13 @@ absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx) {
   }
   f.deadline = absl::FromChrono(ctx.deadline());
   return f;
+}
+
+std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, grpc::ServerUnaryReactor* reactor) {
+  absl::StatusOr<Forwarded> admitted = Admit(ctx);
+  if (admitted.ok()) return std::move(*admitted);
+  reactor->Finish(ToGrpcStatus(admitted.status()));
+  return std::nullopt;
 }
 
 std::unique_ptr<grpc::ClientContext> BackendContext(const Forwarded& from, absl::Duration timeout) {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -29,6 +31,9 @@ struct Forwarded {
 // Authenticates the caller (UNAUTHENTICATED before anything else, cache included) and
 // captures its forwardable metadata (everything but transport and gRPC headers).
 absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx);
+
+// Admit, or finish the call with the authentication error and return nothing.
+std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, grpc::ServerUnaryReactor* reactor);
 
 // A client context for a backend call on behalf of `from`: its metadata, and the earlier of its
 // deadline and now + `timeout`.

@@ -78,11 +78,8 @@ ProxyService::ProxyService(const std::string& service, std::string backend, std:
 grpc::ServerUnaryReactor* ProxyService::Forward(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response, const std::string& method) {
   auto* reactor = ctx->DefaultReactor();
-  absl::StatusOr<Forwarded> from = Admit(*ctx);
-  if (!from.ok()) {
-    reactor->Finish(ToGrpcStatus(from.status()));
-    return reactor;
-  }
+  std::optional<Forwarded> from = AdmitOrFinish(*ctx, reactor);
+  if (!from) return reactor;
   std::shared_ptr<grpc::ClientContext> backend = BackendContext(*from, timeout_);
   // Fully asynchronous: no thread waits while the backend works.
   stub_.UnaryCall(backend.get(), method, grpc::StubOptions(), request, response,
@@ -97,11 +94,8 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
                                                       const grpc::ByteBuffer* request,
                                                       grpc::ByteBuffer* response, const std::string& method) {
   auto* reactor = ctx->DefaultReactor();
-  absl::StatusOr<Forwarded> admitted = Admit(*ctx);
-  if (!admitted.ok()) {
-    reactor->Finish(ToGrpcStatus(admitted.status()));
-    return reactor;
-  }
+  std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
+  if (!admitted) return reactor;
   // Redis is a blocking client: the lookup runs on the worker pool.
   pool_->Schedule([this, ctx, reactor, request, response, &method, from = std::move(*admitted)] {
     std::unique_ptr<grpc::ClientContext> backend;

@@ -61,13 +61,6 @@ ev1::Event Rename(ev1::EventService::Stub& stub, const std::string& name, const 
   return resp.event();
 }
 
-int CountLines(const std::string& path, const std::string& needle) {
-  std::ifstream in(path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) n += line.find(needle) != std::string::npos;
-  return n;
-}
 
 ev1::Event NewEvent() {
   const auto host = CreateOrganisation(UniqueId("ch"));

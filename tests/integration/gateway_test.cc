@@ -50,13 +50,6 @@ Gateway& G() {
 }
 
 
-int CountLines(const std::string& path, const std::string& needle) {
-  std::ifstream in(path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) n += line.find(needle) != std::string::npos;
-  return n;
-}
 
 // A world for the portal: `orgs` organisations over `countries` countries, an event hosted by
 // the first, co-hosted by the second, partnered by the third, and `attendees` registrations

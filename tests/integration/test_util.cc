@@ -1,6 +1,8 @@
 // Integration test helpers and the shared suite.
 #include "tests/integration/test_util.h"
 
+#include <fstream>
+
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -40,6 +42,14 @@ std::vector<std::string> ViolationFields(const grpc::Status& status) {
     }
   }
   return fields;
+}
+
+int CountLines(const std::string& path, const std::string& needle) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) n += line.find(needle) != std::string::npos;
+  return n;
 }
 
 ov1::Organisation CreateOrganisation(const std::string& id, const std::string& country) {

@@ -26,6 +26,9 @@ ev1::Event CreateEvent(const std::string& id, const std::vector<std::string>& ho
 pv1::Participant CreateParticipant(const std::string& id, const std::string& organisation,
                                    const std::string& country = "KE",
                                    pv1::Gender gender = pv1::GENDER_FEMALE);
+// Lines of the file at `path` containing `needle` (e.g. a server's calls in its log).
+int CountLines(const std::string& path, const std::string& needle);
+
 // A valid event (not created) hosted by `host`.
 ev1::Event ValidEvent(const std::string& host);
 
