@@ -41,7 +41,37 @@ const char* OutcomeName(CacheOutcome outcome) {
   return "bypass";
 }
 
-ResponseCache::ResponseCache(cache::RedisClient* redis, absl::Duration ttl) : redis_(redis), ttl_(ttl) {}
+ResponseCache::ResponseCache(cache::RedisClient* redis, absl::Duration ttl, size_t local_bytes)
+    : redis_(redis), ttl_(ttl), local_budget_(local_bytes) {}
+
+bool ResponseCache::LocalHas(const std::string& key) {
+  absl::MutexLock lock(&local_mu_);
+  return local_.contains(key);
+}
+
+bool ResponseCache::LocalHit(const std::string& key, const std::string& stamp, std::string* body) {
+  absl::MutexLock lock(&local_mu_);
+  auto it = local_.find(key);
+  if (it == local_.end() || it->second.stamp != stamp || absl::Now() >= it->second.expires) return false;
+  *body = it->second.body;
+  return true;
+}
+
+void ResponseCache::LocalStore(const std::string& key, const std::string& stamp, const std::string& body) {
+  const size_t size = key.size() + stamp.size() + body.size();
+  if (size > local_budget_ / 16) return;  // large entries stay in Redis only
+  absl::MutexLock lock(&local_mu_);
+  if (auto it = local_.find(key); it != local_.end()) {
+    local_bytes_ -= key.size() + it->second.stamp.size() + it->second.body.size();
+  }
+  if (local_bytes_ + size > local_budget_) {
+    // Simple and bounded: start over. Entries come back from Redis on their next read.
+    local_.clear();
+    local_bytes_ = 0;
+  }
+  local_[key] = LocalEntry{stamp, body, absl::Now() + ttl_};
+  local_bytes_ += size;
+}
 
 std::string ResponseCache::Key(absl::string_view view, absl::string_view method, absl::string_view request) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -112,10 +142,12 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
     return load();
   }
   const std::string key = Key(view, method, request);
+  // With a local copy, only the generations are read (a few bytes); otherwise the entry too.
+  const bool have_local = LocalHas(key);
   std::vector<std::vector<std::string>> commands(1);
   commands[0].push_back("MGET");
   for (auto s : services) commands[0].push_back(cache::GenerationKey(s));
-  commands[0].push_back(key);
+  commands[0].push_back(have_local ? cache::GenerationKey(services[0]) : key);
   auto replies = redis_->Pipeline(commands);
   if (!replies.ok() || (*replies)[0].elements.size() != services.size() + 1) {
     // Redis down, slow, recovering or odd: the backends answer. Not coalesced, since without
@@ -124,7 +156,7 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
     *outcome = CacheOutcome::kBypass;
     return load();
   }
-  const auto* values = &(*replies)[0].elements;
+  auto* values = &(*replies)[0].elements;
   std::vector<absl::string_view> missing;
   for (size_t i = 0; i < services.size(); ++i) {
     if ((*values)[i].type != cache::RedisReply::Type::kString) missing.push_back(services[i]);
@@ -144,13 +176,30 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
   std::vector<std::string> generations;
   for (size_t i = 0; i < services.size(); ++i) generations.push_back((*values)[i].str);
   const std::string stamp = absl::StrJoin(generations, ",");
+  Loaded hit{grpc::Status::OK, ""};
+  if (have_local && LocalHit(key, stamp, &hit.body)) {
+    ++hits_;
+    *outcome = CacheOutcome::kHit;
+    return hit;
+  }
+  if (have_local) {
+    // The local copy is stale: read the entry itself.
+    auto entry = redis_->Command({"GET", key});
+    if (entry.ok() && entry->type == cache::RedisReply::Type::kString) {
+      values->back() = std::move(*entry);
+    } else {
+      values->back() = cache::RedisReply{};
+    }
+  }
   const auto& entry = values->back();
   if (entry.type == cache::RedisReply::Type::kString) {
     const auto newline = entry.str.find('\n');
     if (newline != std::string::npos && absl::string_view(entry.str).substr(0, newline) == stamp) {
       ++hits_;
       *outcome = CacheOutcome::kHit;
-      return Loaded{grpc::Status::OK, entry.str.substr(newline + 1)};
+      hit.body = entry.str.substr(newline + 1);
+      LocalStore(key, stamp, hit.body);
+      return hit;
     }
   }
   auto store = [&](const Loaded& loaded) {
@@ -162,7 +211,8 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
     for (const auto& g : generations) cmd.push_back(g);
     cmd.push_back(absl::StrCat(stamp, "\n", loaded.body));
     cmd.push_back(absl::StrCat(absl::ToInt64Milliseconds(ttl_)));
-    (void)redis_->Command(cmd);
+    auto stored = redis_->Command(cmd);
+    if (stored.ok() && stored->integer == 1) LocalStore(key, stamp, loaded.body);
   };
   return Coalesce(absl::StrCat(key, "@", stamp), load, store, outcome);
 }

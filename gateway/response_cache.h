@@ -41,8 +41,10 @@ struct CacheCounters {
 
 class ResponseCache {
  public:
-  // `redis` may be null: every read is then a bypass.
-  ResponseCache(cache::RedisClient* redis, absl::Duration ttl);
+  // `redis` may be null: every read is then a bypass. Up to `local_bytes` of recent entries are
+  // also kept in this process (L1): still validated by the generations read from Redis on every
+  // read, they spare transferring the entry itself.
+  ResponseCache(cache::RedisClient* redis, absl::Duration ttl, size_t local_bytes = 64 << 20);
 
   // Serves `request` of `method` for a caller with `view` from the cache, or loads it.
   // `services` are the backends whose data the response is built from.
@@ -67,8 +69,22 @@ class ResponseCache {
   Loaded Coalesce(const std::string& flight_key, const std::function<Loaded()>& load,
                   const std::function<void(const Loaded&)>& store, CacheOutcome* outcome);
 
+  struct LocalEntry {
+    std::string stamp;
+    std::string body;
+    absl::Time expires;
+  };
+  // The local copy of `key` if it has `stamp` and has not expired.
+  bool LocalHit(const std::string& key, const std::string& stamp, std::string* body);
+  void LocalStore(const std::string& key, const std::string& stamp, const std::string& body);
+  bool LocalHas(const std::string& key);
+
   cache::RedisClient* redis_;
   absl::Duration ttl_;
+  size_t local_budget_;
+  absl::Mutex local_mu_;
+  absl::flat_hash_map<std::string, LocalEntry> local_ ABSL_GUARDED_BY(local_mu_);
+  size_t local_bytes_ ABSL_GUARDED_BY(local_mu_) = 0;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> hits_{0}, misses_{0}, coalesced_{0}, bypasses_{0};
