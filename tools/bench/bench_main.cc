@@ -6,8 +6,11 @@
 //   kp-bench run --runs=LABEL=SCENARIO@HOST:PORT,... --baseline=LABEL [--name=events/x]
 //                [--concurrency=64 --duration=5s --repeat=3 --pids=LABEL=PID,...]
 //
+//   kp-bench setup-register --target=HOST:PORT        creates the events and participants the
+//                                                     register scenario pairs up; prints a prefix
 // Scenarios: health (grpc.health.v1 Check), overview (PortalService.GetEventOverview of
-// --name), get-event (EventService.GetEvent of --name).
+// --name), get-event (EventService.GetEvent of --name), register (CreateRegistration, a new
+// participant/event pair each call, from the setup-register prefix given as --name).
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -23,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_format.h"
 #include "common/config.h"
 #include "khartoum/events/v1/events.grpc.pb.h"
 #include "khartoum/gateway/v1/portal.grpc.pb.h"
@@ -34,6 +38,8 @@ ABSL_FLAG(std::string, target, "localhost:50050", "setup-overview: where to crea
 ABSL_FLAG(int, attendees, 200, "setup-overview: registrations for the event.");
 ABSL_FLAG(int, organisations, 30, "setup-overview: organisations the attendees come from.");
 ABSL_FLAG(int, countries, 12, "setup-overview: countries of those organisations.");
+ABSL_FLAG(int, register_events, 50, "setup-register/register: events to register for.");
+ABSL_FLAG(int, register_participants, 4000, "setup-register/register: participants to register.");
 ABSL_FLAG(std::string, runs, "", "run: LABEL=SCENARIO@HOST:PORT, comma separated.");
 ABSL_FLAG(std::string, baseline, "", "run: the label every other run is divided by.");
 ABSL_FLAG(std::string, name, "", "run: the resource the scenarios read.");
@@ -127,6 +133,57 @@ int SetupOverview() {
   return 0;
 }
 
+std::string RegisterEventId(const std::string& prefix, int i) { return absl::StrFormat("%s-e-%03d", prefix, i); }
+std::string RegisterParticipantId(const std::string& prefix, int i) { return absl::StrFormat("%s-p-%05d", prefix, i); }
+
+int SetupRegister() {
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
+  auto orgs = ov1::OrganisationService::NewStub(channel);
+  auto events = ev1::EventService::NewStub(channel);
+  auto people = pv1::ParticipantService::NewStub(channel);
+  const std::string prefix = absl::StrCat("reg-", absl::FormatTime("%H%M%S", absl::Now(), absl::UTCTimeZone()));
+  ov1::CreateOrganisationRequest oreq;
+  oreq.set_organisation_id(prefix + "-org");
+  oreq.mutable_organisation()->set_display_name("Register benchmark organisation");
+  ov1::CreateOrganisationResponse org;
+  if (auto s = orgs->CreateOrganisation(Ctx().get(), oreq, &org); !s.ok()) {
+    std::cerr << "create organisation: " << s.error_message() << "\n";
+    return 1;
+  }
+  for (int i = 0; i < absl::GetFlag(FLAGS_register_events); ++i) {
+    ev1::CreateEventRequest req;
+    req.set_event_id(RegisterEventId(prefix, i));
+    auto* e = req.mutable_event();
+    e->set_title(absl::StrCat("Register benchmark training ", i));
+    e->set_kind(ev1::EVENT_KIND_TRAINING);
+    e->set_status(ev1::EVENT_STATUS_REGISTRATION_OPEN);
+    e->mutable_start_date()->set_year(2026);
+    e->mutable_start_date()->set_month(3);
+    e->mutable_start_date()->set_day(1 + i % 28);
+    *e->mutable_end_date() = e->start_date();
+    e->add_hosts(org.organisation().name());
+    ev1::CreateEventResponse resp;
+    if (auto s = events->CreateEvent(Ctx().get(), req, &resp); !s.ok()) {
+      std::cerr << "create event: " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  for (int i = 0; i < absl::GetFlag(FLAGS_register_participants); ++i) {
+    pv1::CreateParticipantRequest req;
+    req.set_participant_id(RegisterParticipantId(prefix, i));
+    req.mutable_participant()->set_given_name("Trainee");
+    req.mutable_participant()->set_family_name(absl::StrCat("Number ", i));
+    req.mutable_participant()->set_organisation(org.organisation().name());
+    pv1::CreateParticipantResponse resp;
+    if (auto s = people->CreateParticipant(Ctx().get(), req, &resp); !s.ok()) {
+      std::cerr << "create participant: " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  std::cout << prefix << "\n";
+  return 0;
+}
+
 kp::bench::Target MakeTarget(const std::string& scenario, const std::string& address, const std::string& name) {
   kp::bench::Target t;
   t.address = address;
@@ -142,6 +199,19 @@ kp::bench::Target MakeTarget(const std::string& scenario, const std::string& add
     ev1::GetEventRequest req;
     req.set_name(name);
     t.request = req.SerializeAsString();
+  } else if (scenario == "register") {
+    // Call n registers participant n / E for event n % E: a new pair every call until P × E.
+    t.method = "/khartoum.participants.v1.ParticipantService/CreateRegistration";
+    const int events = absl::GetFlag(FLAGS_register_events);
+    const int participants = absl::GetFlag(FLAGS_register_participants);
+    t.make_request = [name, events, participants](int64_t n) {
+      pv1::CreateRegistrationRequest req;
+      req.mutable_registration()->set_event(absl::StrCat("events/", RegisterEventId(name, static_cast<int>(n % events))));
+      req.mutable_registration()->set_participant(
+          absl::StrCat("participants/", RegisterParticipantId(name, static_cast<int>((n / events) % participants))));
+      req.mutable_registration()->set_role(pv1::REGISTRATION_ROLE_TRAINEE);
+      return req.SerializeAsString();
+    };
   } else {
     std::cerr << "unknown scenario " << scenario << "\n";
     std::exit(2);
@@ -257,6 +327,7 @@ int main(int argc, char** argv) {
   std::vector<char*> args = kp::config::ParseFlags(argc, argv, "kp-bench setup-overview | run  (see the source header)");
   const std::string command = args.size() > 1 ? args[1] : "";
   if (command == "setup-overview") return SetupOverview();
+  if (command == "setup-register") return SetupRegister();
   if (command == "run") return RunScenarios();
   std::cerr << "usage: kp-bench setup-overview|run [flags]; --help lists them\n";
   return 2;

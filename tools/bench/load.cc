@@ -32,14 +32,18 @@ const char* CodeName(grpc::StatusCode code) {
 class Slot {
  public:
   Slot(grpc::GenericStub* stub, const Target& target, absl::Time measure_from, absl::Time end,
-       std::atomic<int>* running, absl::Notification* all_done)
+       std::atomic<int>* running, absl::Notification* all_done, std::atomic<int64_t>* sequence)
       : stub_(stub), target_(target), measure_from_(measure_from), end_(end), running_(running),
-        all_done_(all_done) {
+        all_done_(all_done), sequence_(sequence) {
     grpc::Slice slice(target.request);
     request_ = grpc::ByteBuffer(&slice, 1);
   }
 
   void Start() {
+    if (target_.make_request) {
+      grpc::Slice slice(target_.make_request(sequence_->fetch_add(1)));
+      request_ = grpc::ByteBuffer(&slice, 1);
+    }
     ctx_ = std::make_unique<grpc::ClientContext>();
     ctx_->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     start_ = absl::Now();
@@ -69,6 +73,7 @@ class Slot {
   absl::Time measure_from_, end_, start_;
   std::atomic<int>* running_;
   absl::Notification* all_done_;
+  std::atomic<int64_t>* sequence_;
   std::unique_ptr<grpc::ClientContext> ctx_;
   grpc::ByteBuffer request_, response_;
 };
@@ -89,9 +94,10 @@ LoadResult RunLoad(const Target& target, const LoadOptions& options) {
   const absl::Time end = measure_from + options.duration;
   std::atomic<int> running{options.concurrency};
   absl::Notification all_done;
+  static std::atomic<int64_t> sequence{0};  // across runs too: generated requests never repeat
   std::vector<std::unique_ptr<Slot>> slots;
   for (int i = 0; i < options.concurrency; ++i) {
-    slots.push_back(std::make_unique<Slot>(stubs[i % stubs.size()].get(), target, measure_from, end, &running, &all_done));
+    slots.push_back(std::make_unique<Slot>(stubs[i % stubs.size()].get(), target, measure_from, end, &running, &all_done, &sequence));
   }
   for (auto& s : slots) s->Start();
   all_done.WaitForNotification();

@@ -2,6 +2,7 @@
 // channels with gRPC's callback API for a fixed time, and records every latency.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,6 +15,8 @@ struct Target {
   std::string address;
   std::string method;   // "/pkg.Service/Method"
   std::string request;  // serialized request message
+  // When set, builds the n-th request instead (n counts every call of the run, from 0).
+  std::function<std::string(int64_t n)> make_request;
 };
 
 struct LoadOptions {
