@@ -31,6 +31,9 @@ ABSL_FLAG(int, port, -1, "Port to listen on: -1 for the binary's default, 0 for 
 ABSL_FLAG(std::string, port_file, "", "Write the bound port to this file once serving.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGTERM, how long in-flight calls may take to finish.");
+ABSL_FLAG(absl::Duration, lame_duck, absl::ZeroDuration(),
+          "On SIGTERM, how long to keep serving with health NOT_SERVING before draining (e.g. 5s on "
+          "Kubernetes, so endpoints are removed first).");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(5),
           "Close client connections after this age so clients rebalance to new replicas.");
 ABSL_FLAG(absl::Duration, keepalive_time, absl::Seconds(30), "HTTP/2 keepalive ping interval.");
@@ -53,6 +56,7 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
   o.port = absl::GetFlag(FLAGS_port);
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  o.lame_duck = absl::GetFlag(FLAGS_lame_duck);
   o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   o.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
@@ -71,6 +75,9 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
   v.Check(!absl::GetFlag(FLAGS_host).empty(), "--host must not be empty");
   v.Check(absl::GetFlag(FLAGS_drain_timeout) > absl::ZeroDuration(),
           "--drain_timeout must be positive");
+  v.Check(absl::GetFlag(FLAGS_lame_duck) >= absl::ZeroDuration() &&
+              absl::GetFlag(FLAGS_lame_duck) <= absl::Minutes(5),
+          "--lame_duck must be between 0 and 5m");
   v.Check(absl::GetFlag(FLAGS_max_connection_age) >= absl::Seconds(1),
           "--max_connection_age must be at least 1s");
   v.Check(absl::GetFlag(FLAGS_keepalive_time) >= absl::Seconds(1),
@@ -192,6 +199,13 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   // NOT_SERVING first so load balancers and probes stop routing here, then drain.
   health->SetServingStatus(false);
   probe_health.SetServing(false);
+  if (options.lame_duck > absl::ZeroDuration()) {
+    // Still serving every call; only the health answer has changed. A second signal cuts it short.
+    log::Info("lame duck", {{"server", options.name},
+                            {"lame_duck_ms", static_cast<long long>(Ms(options.lame_duck))}});
+    const timespec wait = absl::ToTimespec(options.lame_duck);
+    sigtimedwait(&signals, nullptr, &wait);
+  }
   const absl::Time deadline = absl::Now() + options.drain_timeout;
   // Shutdown stops new calls and lets running ones finish, but then also waits for every
   // client to hang up its idle connection. Once no call is left, close those at once.

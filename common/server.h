@@ -20,6 +20,9 @@ struct ServerOptions {
   int port = 0;                  // 0 = pick a free port
   std::string port_file;         // if set, the bound port is written here once serving
   absl::Duration drain_timeout = absl::Seconds(10);
+  // After SIGTERM, how long to keep serving while health says NOT_SERVING, so that load
+  // balancers and health-watching clients move away before the server stops accepting calls.
+  absl::Duration lame_duck = absl::ZeroDuration();
   absl::Duration max_connection_age = absl::Minutes(5);
   absl::Duration keepalive_time = absl::Seconds(30);
   int max_message_bytes = 4 * 1024 * 1024;
@@ -36,8 +39,9 @@ ServerOptions ServerOptionsFromFlags(std::string name);
 namespace config { class Validator; }
 void ValidateServerFlags(config::Validator& v, bool calls_peers);
 
-// Builds and runs a server until SIGTERM or SIGINT, then: health NOT_SERVING, stop accepting,
-// let in-flight calls finish within drain_timeout, call `on_drained`, return 0.
+// Builds and runs a server until SIGTERM or SIGINT, then: health NOT_SERVING, keep serving for
+// lame_duck, stop accepting, let in-flight calls finish within drain_timeout, call
+// `on_drained`, return 0.
 int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& services,
               std::function<void()> on_drained = {});
 

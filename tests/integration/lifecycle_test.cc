@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/harness.h"
 
 namespace kp::testing {
@@ -67,6 +68,33 @@ TEST(Lifecycle, SigtermDrainsAndExitsCleanly) {
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // --drain_timeout=2s plus start-up slack
+}
+
+TEST(Lifecycle, SigtermWithLameDuck_HealthGoesNotServingWhileCallsStillSucceed) {
+  TempDir dir;
+  ServiceProcess server("lame", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", dir.path(), "/o.db"), "--plaintext", "--auth=disabled",
+                         "--lame_duck=3s", "--drain_timeout=2s"});
+  ASSERT_TRUE(server.Start().ok());
+  auto channel = grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  auto orgs = ov1::OrganisationService::NewStub(channel);
+  const absl::Time start = absl::Now();
+  server.Signal(SIGTERM);
+  bool not_serving = false;
+  while (!not_serving && absl::Now() < start + absl::Seconds(2)) {  // polled, bounded
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    not_serving = health->Check(Ctx().get(), req, &resp).ok() &&
+                  resp.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  }
+  EXPECT_TRUE(not_serving);
+  ov1::ListOrganisationsRequest req;
+  ov1::ListOrganisationsResponse resp;
+  EXPECT_TRUE(orgs->ListOrganisations(Ctx().get(), req, &resp).ok()) << "calls are still served";
+  const int status = server.Stop(SIGTERM);  // a second signal ends the lame duck at once
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
 TEST(Lifecycle, SigtermDuringLoad_InFlightCallsFinishAndAcknowledgedWritesPersist) {

@@ -9,7 +9,8 @@
 //   kp-bench setup-register --target=HOST:PORT        creates the events and participants the
 //                                                     register scenario pairs up; prints a prefix
 // Scenarios: health (grpc.health.v1 Check), overview (PortalService.GetEventOverview of
-// --name), get-event (EventService.GetEvent of --name), register (CreateRegistration, a new
+// --name), statistics (PortalService.GetStatistics over all years), get-event
+// (EventService.GetEvent of --name), register (CreateRegistration, a new
 // participant/event pair each call, from the setup-register prefix given as --name).
 #include <algorithm>
 #include <cstdio>
@@ -194,6 +195,9 @@ kp::bench::Target MakeTarget(const std::string& scenario, const std::string& add
     gv1::GetEventOverviewRequest req;
     req.set_name(name);
     t.request = req.SerializeAsString();
+  } else if (scenario == "statistics") {
+    t.method = "/khartoum.gateway.v1.PortalService/GetStatistics";
+    t.request = gv1::GetStatisticsRequest().SerializeAsString();  // every year
   } else if (scenario == "get-event") {
     t.method = "/khartoum.events.v1.EventService/GetEvent";
     ev1::GetEventRequest req;
