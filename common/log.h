@@ -30,7 +30,6 @@ void Write(Level level, absl::string_view message, std::initializer_list<Field> 
 inline void Info(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kInfo, m, f); }
 inline void Warn(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kWarning, m, f); }
 inline void Error(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kError, m, f); }
-inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kDebug, m, f); }
 
 // JSON string escaping, exposed for tests.
 std::string JsonEscape(absl::string_view s);

@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status.h"
 
 namespace kp::metrics {
 namespace {
@@ -23,13 +24,6 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return *b;
 }
 
-const char* CodeName(int code) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                 "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  return code >= 0 && code < 17 ? kNames[code] : "UNKNOWN";
-}
 
 struct State {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
@@ -98,7 +92,7 @@ void RecordCall(absl::string_view method, int code, double seconds) {
     absl::MutexLock lock(&s.mu);
     const std::string key = absl::StrCat(method, "#", code);
     auto& c = s.handled_by_key[key];
-    if (c == nullptr) c = &s.handled.Add({{"method", std::string(method)}, {"code", CodeName(code)}});
+    if (c == nullptr) c = &s.handled.Add({{"method", std::string(method)}, {"code", StatusCodeName(code)}});
     counter = c;
     auto& h = s.handling_by_method[method];
     if (h == nullptr) h = &s.handling.Add({{"method", std::string(method)}}, LatencyBuckets());

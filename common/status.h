@@ -33,8 +33,6 @@ namespace kp {
 
 inline constexpr absl::string_view kBadRequestTypeUrl =
     "type.googleapis.com/google.rpc.BadRequest";
-inline constexpr absl::string_view kPreconditionFailureTypeUrl =
-    "type.googleapis.com/google.rpc.PreconditionFailure";
 inline constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
 
 struct FieldViolation {
@@ -69,6 +67,9 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 absl::Status ResourcesNotFound(std::string message, const std::vector<std::string>& names);
 // The names listed by ResourcesNotFound (empty for any other status).
 std::vector<std::string> GetMissingNames(const absl::Status& status);
+
+// The canonical name of a status code ("NOT_FOUND"), for logs, metrics and reports.
+const char* StatusCodeName(int code);
 
 // The one conversion to the wire: code, message and google.rpc.Status details.
 grpc::Status ToGrpcStatus(const absl::Status& status);

@@ -20,7 +20,6 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void Schedule(std::function<void()> task);
-  int size() const { return static_cast<int>(threads_.size()); }
 
  private:
   void Loop();

@@ -53,7 +53,6 @@ class ResponseCache {
                    const std::function<Loaded()>& load, CacheOutcome* outcome);
 
   CacheCounters counters() const;
-  bool enabled() const { return redis_ != nullptr; }
 
   // The Redis key of an entry, exposed for tests: kp:v1:<view>:<method>:<sha256(request)>.
   static std::string Key(absl::string_view view, absl::string_view method, absl::string_view request);

@@ -60,11 +60,6 @@ Generations::~Generations() {
   retry_.join();
 }
 
-bool Generations::owed() const {
-  absl::MutexLock lock(&mu_);
-  return owed_;
-}
-
 void Generations::Bump(absl::string_view service) {
   auto reply = redis_->Command(BumpCommand(service));
   if (reply.ok()) return;

@@ -32,7 +32,6 @@ class Generations {
   // After a committed write of `service`. Never fails the write: a bump that Redis did not
   // take is owed, and every generation is bumped in the background as soon as it answers.
   void Bump(absl::string_view service);
-  bool owed() const;
 
   // The command bumping `service`'s generation by one, initialising a missing counter to a
   // random value first, so that counters never restart at small numbers a stale entry could
@@ -47,7 +46,7 @@ class Generations {
  private:
   void RetryOwed();
   RedisClient* redis_;
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   bool owed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread retry_;

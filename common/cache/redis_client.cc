@@ -47,11 +47,6 @@ void RedisClient::SetRecoveryHook(std::function<absl::Status(const Runner&)> hoo
   recovery_hook_ = std::move(hook);
 }
 
-bool RedisClient::Healthy() const {
-  absl::MutexLock lock(&mu_);
-  return !outage_;
-}
-
 RedisCounters RedisClient::counters() const {
   absl::MutexLock lock(&mu_);
   return counters_;

@@ -61,8 +61,6 @@ class RedisClient {
   absl::StatusOr<std::vector<RedisReply>> Pipeline(const std::vector<std::vector<std::string>>& commands);
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
 
-  // Whether calls are currently let through (the breaker is not open).
-  bool Healthy() const;
   RedisCounters counters() const;
   const std::string& address() const { return options_.address; }
 

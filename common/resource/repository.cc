@@ -12,6 +12,7 @@
 #include "common/resource/filter.h"
 #include "common/resource/ordering.h"
 #include "common/resource/reflection.h"
+#include "common/resource/validation.h"
 #include "common/status.h"
 
 namespace kp::resource {
@@ -221,10 +222,7 @@ absl::StatusOr<std::unique_ptr<Message>> Repository::Get(absl::string_view name,
 
 absl::StatusOr<std::vector<std::unique_ptr<Message>>> Repository::BatchGet(
     const std::vector<std::string>& names) {
-  // Names are validated resource names ([a-z0-9/-]), so the JSON array needs no escaping.
-  std::string json = "[";
-  for (size_t i = 0; i < names.size(); ++i) absl::StrAppend(&json, i ? "," : "", "\"", names[i], "\"");
-  json += "]";
+  const std::string json = JsonNames(names);  // validated names
   absl::flat_hash_map<std::string, std::unique_ptr<Message>> found;
   {
     auto conn = db_->Acquire();

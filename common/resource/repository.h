@@ -48,7 +48,6 @@ class Repository {
 
   const ResourceSpec& spec() const { return spec_; }
   const Catalog& catalog() const { return catalog_; }
-  storage::Database* db() { return db_; }
   std::unique_ptr<google::protobuf::Message> New() const;
 
   // The resource an earlier create with this request id returned, or nullptr.

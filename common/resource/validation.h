@@ -32,6 +32,19 @@ void CheckSlug(FieldViolations& v, const std::string& field, absl::string_view s
 void CheckEmail(FieldViolations& v, const std::string& field, absl::string_view email);
 void CheckPhone(FieldViolations& v, const std::string& field, absl::string_view phone);
 void CheckHttpUri(FieldViolations& v, const std::string& field, absl::string_view uri);
+// A JSON array of validated resource names, for SQL `IN (SELECT value FROM json_each(?))`.
+// Resource names hold only [a-z0-9/-], so nothing needs escaping.
+template <typename Names>
+std::string JsonNames(const Names& names) {
+  std::string json = "[";
+  bool first = true;
+  for (const auto& n : names) {
+    json.append(first ? "\"" : ",\"").append(n).append("\"");
+    first = false;
+  }
+  return json + "]";
+}
+
 void CheckResourceName(FieldViolations& v, const std::string& field, absl::string_view collection,
                        absl::string_view name);
 // An enum field must hold a declared value; `required` rejects the zero value.

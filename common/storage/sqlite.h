@@ -62,7 +62,6 @@ class Connection {
   sqlite3* handle() { return db_; }
   // The status for the connection's last error, with `context` in the message.
   absl::Status LastError(absl::string_view context) const;
-  int64_t Changes() const { return sqlite3_changes64(db_); }
 
  private:
   explicit Connection(sqlite3* db) : db_(db) {}

@@ -14,12 +14,6 @@ namespace v1 = khartoum::participants::v1;
 
 namespace {
 
-// A JSON array of validated resource names ([a-z0-9/-] only, so nothing needs escaping).
-std::string JsonNames(const google::protobuf::RepeatedPtrField<std::string>& names) {
-  std::string json = "[";
-  for (int i = 0; i < names.size(); ++i) absl::StrAppend(&json, i ? "," : "", "\"", names[i], "\"");
-  return json + "]";
-}
 
 constexpr char kLive[] =
     " FROM registrations r JOIN participants p ON p.name = r.participant"
@@ -65,7 +59,7 @@ absl::Status SummarizeRegistrations(storage::Database& db, const v1::SummarizeRe
       summary->set_event(event);
     }
   }
-  const std::string json = JsonNames(req.events());
+  const std::string json = resource::JsonNames(req.events());
 
   auto conn = db.Acquire();
   // One snapshot for all four queries.
@@ -115,8 +109,8 @@ absl::Status SummarizeParticipation(storage::Database& db, const v1::SummarizePa
       " WHERE r.status <> ?1 AND r.delete_time IS NULL";
   if (req.events_size() > 0) where += " AND r.event IN (SELECT value FROM json_each(?2))";
   if (req.organisations_size() > 0) where += " AND p.organisation IN (SELECT value FROM json_each(?3))";
-  const std::string events_json = JsonNames(req.events());
-  const std::string organisations_json = JsonNames(req.organisations());
+  const std::string events_json = resource::JsonNames(req.events());
+  const std::string organisations_json = resource::JsonNames(req.organisations());
   auto bind = [&](storage::Statement& stmt) {
     stmt.Bind(1, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
     if (req.events_size() > 0) stmt.Bind(2, events_json);

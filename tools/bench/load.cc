@@ -15,18 +15,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/status.h"
 
 namespace kp::bench {
 namespace {
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                 "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "?";
-}
 
 // One in-flight slot: issues a call, and on completion the next, until the end time.
 class Slot {
@@ -59,7 +52,7 @@ class Slot {
     const absl::Time now = absl::Now();
     if (start_ >= measure_from_ && now <= end_) {
       latencies_ms.push_back(absl::ToDoubleMilliseconds(now - start_));
-      if (!s.ok()) ++errors[CodeName(s.error_code())];
+      if (!s.ok()) ++errors[StatusCodeName(static_cast<int>(s.error_code()))];
     }
     if (now < end_) {
       Start();
