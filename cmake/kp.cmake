@@ -42,17 +42,25 @@ endfunction()
 
 # kp_embed_sql(OUT_VAR namespace files...): generates a .cc defining
 # `const std::vector<kp::storage::Migration>& <namespace>::Migrations()` from numbered SQL
-# files (NNNN_description.sql), so a binary carries its schema with it.
+# files (NNNN_description.sql), so a binary carries its schema with it. Files in a directory
+# named `postgresql` are that dialect's versions of the same migrations; the rest are SQLite's.
 function(kp_embed_sql out_var ns)
   set(body "")
   foreach(f ${ARGN})
     get_filename_component(abs ${f} ABSOLUTE)
     get_filename_component(fname ${f} NAME_WE)
+    get_filename_component(dir ${abs} DIRECTORY)
+    get_filename_component(dir ${dir} NAME)
+    if(dir STREQUAL "postgresql")
+      set(dialect "kp::storage::Dialect::kPostgres")
+    else()
+      set(dialect "kp::storage::Dialect::kSqlite")
+    endif()
     string(REGEX MATCH "^[0-9]+" version ${fname})
     string(REGEX REPLACE "^[0-9]+_" "" desc ${fname})
     math(EXPR version "${version} + 0")
     file(READ ${abs} sql)
-    string(APPEND body "    {${version}, \"${desc}\", R\"kpsql(${sql})kpsql\"},\n")
+    string(APPEND body "    {${version}, \"${desc}\", R\"kpsql(${sql})kpsql\", ${dialect}},\n")
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${abs})
   endforeach()
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${ns}_migrations.cc)
@@ -77,8 +85,11 @@ endfunction()
 function(kp_service)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES;MIGRATIONS" ${ARGN})
   # Every service also keeps the shared audit log (common/resource/migrations).
-  file(GLOB common_migrations ${PROJECT_SOURCE_DIR}/common/resource/migrations/*.sql)
-  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${ARG_MIGRATIONS} ${common_migrations})
+  # PostgreSQL's versions of both live in their migrations/postgresql directories.
+  file(GLOB common_migrations ${PROJECT_SOURCE_DIR}/common/resource/migrations/*.sql
+                              ${PROJECT_SOURCE_DIR}/common/resource/migrations/postgresql/*.sql)
+  file(GLOB pg_migrations ${CMAKE_CURRENT_SOURCE_DIR}/migrations/postgresql/*.sql)
+  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${ARG_MIGRATIONS} ${pg_migrations} ${common_migrations})
   add_library(kp_${ARG_NAME}_lib STATIC ${ARG_SOURCES} ${migrations_cc})
   target_link_libraries(kp_${ARG_NAME}_lib PUBLIC kp_common)
   kp_warnings(kp_${ARG_NAME}_lib)

@@ -11,9 +11,17 @@
 #include "common/cache/redis_flags.h"
 #include "common/log.h"
 #include "common/server.h"
+#include "common/storage/postgres.h"
 
 ABSL_FLAG(std::string, database, "",
-          "SQLite database file (or sqlite:///path); default <service>.db in the working directory.");
+          "SQLite database file (or sqlite:///path; default <service>.db in the working directory), or "
+          "postgresql://user:password@host:port/dbname?sslmode=... to share one PostgreSQL with replicas.");
+ABSL_FLAG(int, db_pool_size, 0, "Database connections per process; 0: one per worker thread plus one.");
+ABSL_FLAG(absl::Duration, db_acquire_timeout, absl::Seconds(5),
+          "How long a call waits for a free database connection before failing UNAVAILABLE.");
+ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(10),
+          "PostgreSQL statement and lock timeout (SQLite: how long a writer waits for the lock).");
+ABSL_FLAG(absl::Duration, db_connect_timeout, absl::Seconds(5), "PostgreSQL connect timeout.");
 ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(3), "Deadline for calls to peer services.");
 ABSL_FLAG(std::string, organisations_address, "localhost:50051",
           "Organisations service: host:port, a comma list, or a gRPC target such as dns:///name:port.");
@@ -38,28 +46,44 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   std::string database = absl::GetFlag(FLAGS_database);
   if (database.empty()) database = absl::StrCat(definition.name.substr(3), ".db");
   if (absl::StartsWith(database, "sqlite://")) database = database.substr(9);
-  validator.Check(!absl::StrContains(database, "://"),
+  validator.Check(storage::IsPostgresUrl(database) || !absl::StrContains(database, "://"),
                   absl::StrCat("--database: unsupported database URL '", database,
-                               "' (use a SQLite file path)"));
+                               "' (use a SQLite file path or postgresql://...)"));
+  validator.Check(absl::GetFlag(FLAGS_db_pool_size) >= 0, "--db_pool_size must not be negative");
+  for (const auto& d : {absl::GetFlag(FLAGS_db_acquire_timeout), absl::GetFlag(FLAGS_db_statement_timeout),
+                        absl::GetFlag(FLAGS_db_connect_timeout)}) {
+    validator.Check(d > absl::ZeroDuration(), "--db_*_timeout flags must be positive");
+  }
   cache::ValidateRedisFlags(validator);
   if (definition.validate) definition.validate(validator);
   validator.ExitIfInvalid(definition.name.c_str());
   auth::InitAuthFromFlags(definition.name.c_str());
 
-  if (auto parent = std::filesystem::path(database).parent_path(); !parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
+  if (!storage::IsPostgresUrl(database)) {
+    if (auto parent = std::filesystem::path(database).parent_path(); !parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+    }
   }
   const int workers = WorkerThreadsFromFlags();
-  auto db = storage::Database::Open(database, workers + 1);
+  storage::DatabaseOptions db_options{
+      .pool_size = absl::GetFlag(FLAGS_db_pool_size) > 0 ? absl::GetFlag(FLAGS_db_pool_size) : workers + 1,
+      .acquire_timeout = absl::GetFlag(FLAGS_db_acquire_timeout),
+      .connect_timeout = absl::GetFlag(FLAGS_db_connect_timeout),
+      .statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout),
+      .application_name = definition.name,
+  };
+  auto db = storage::Database::Open(database, db_options);
   if (!db.ok()) {
-    log::Error("cannot open database", {{"database", database}, {"error", db.status().ToString()}});
+    log::Error("cannot open database", {{"database", storage::PostgresDisplayName(database)},
+                                        {"error", db.status().ToString()}});
     return 1;
   }
   {
     auto conn = (*db)->Acquire();
-    if (auto s = storage::ApplyMigrations(*conn, *definition.migrations); !s.ok()) {
-      log::Error("migrations failed", {{"database", database}, {"error", s.ToString()}});
+    auto s = conn.ok() ? storage::ApplyMigrations(**conn, *definition.migrations) : conn.status();
+    if (!s.ok()) {
+      log::Error("migrations failed", {{"database", (*db)->display_name()}, {"error", s.ToString()}});
       return 1;
     }
   }
@@ -80,7 +104,7 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   if (options.port < 0) options.port = definition.default_port;
   if (options.metrics_port < 0) options.metrics_port = definition.default_metrics_port;
   options.health_services = definition.service_names;
-  log::Info("starting", {{"server", definition.name}, {"database", database}, {"workers", workers},
+  log::Info("starting", {{"server", definition.name}, {"database", (*db)->display_name()}, {"workers", workers},
                          {"redis", redis ? redis->address() : "none (no cache invalidation)"}});
   // The pool is destroyed only after the server has drained: queued work still finishes.
   return RunServer(options, raw, [&] { pool.reset(); });

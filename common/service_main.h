@@ -11,7 +11,7 @@
 
 #include "common/config.h"
 #include "common/storage/migrations.h"
-#include "common/storage/sqlite.h"
+#include "common/storage/database.h"
 #include "common/worker_pool.h"
 
 namespace kp {

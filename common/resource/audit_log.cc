@@ -59,7 +59,7 @@ absl::Status ListAudit(storage::Database& db, const CallInfo& call, const google
   sql += " ORDER BY seq DESC LIMIT ?";
   params.emplace_back(static_cast<int64_t>(page_size) + 1);
 
-  auto conn = db.Acquire();
+  ASSIGN_OR_RETURN(auto conn, db.Acquire());
   ASSIGN_OR_RETURN(auto stmt, conn->Prepare(sql));
   stmt.BindAll(params);
   const auto* out = resp->GetDescriptor()->FindFieldByName("audit_entries");

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "common/rpc.h"
-#include "common/storage/sqlite.h"
+#include "common/storage/database.h"
 
 namespace kp::resource {
 

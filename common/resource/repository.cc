@@ -43,11 +43,14 @@ absl::Status ParseInto(absl::string_view blob, Message& out) {
 
 }  // namespace
 
-std::string FtsQuery(absl::string_view text) {
+std::string FtsQuery(storage::Dialect dialect, absl::string_view text) {
   std::vector<std::string> terms;
   std::string current;
+  // Terms hold only letters, digits and non-ASCII bytes, so quoting them is safe in both.
   auto flush = [&] {
-    if (!current.empty()) terms.push_back(absl::StrCat("\"", current, "\"*"));
+    if (current.empty()) return;
+    if (dialect == storage::Dialect::kPostgres) terms.push_back(absl::StrCat("'", current, "':*"));
+    else terms.push_back(absl::StrCat("\"", current, "\"*"));
     current.clear();
   };
   for (char c : text.substr(0, 256)) {
@@ -57,7 +60,7 @@ std::string FtsQuery(absl::string_view text) {
   }
   flush();
   if (terms.size() > 16) terms.resize(16);
-  return absl::StrJoin(terms, " ");
+  return absl::StrJoin(terms, dialect == storage::Dialect::kPostgres ? " & " : " ");
 }
 
 Repository::Repository(storage::Database* db, ResourceSpec spec, const PageTokenCodec& codec)
@@ -73,7 +76,7 @@ Repository::Repository(storage::Database* db, ResourceSpec spec, const PageToken
   }
   std::vector<std::string> marks(names.size(), "?");
   insert_sql_ = absl::StrCat("INSERT INTO ", catalog_.table(), " (", absl::StrJoin(names, ", "),
-                             ") VALUES (", absl::StrJoin(marks, ", "), ")");
+                             ") VALUES (", absl::StrJoin(marks, ", "), ") RETURNING seq");
   std::vector<std::string> sets;
   for (size_t i = 1; i < names.size(); ++i) {
     if (names[i] != "create_time") sets.push_back(absl::StrCat(names[i], " = ?"));
@@ -92,7 +95,7 @@ absl::Status Repository::NotFound(absl::string_view name) const {
 }
 
 absl::StatusOr<std::unique_ptr<Message>> Repository::FindByRequestId(absl::string_view request_id) {
-  auto conn = db_->Acquire();
+  ASSIGN_OR_RETURN(auto conn, db_->Acquire());
   ASSIGN_OR_RETURN(auto stmt, conn->Prepare(
       "SELECT response FROM idempotency_keys WHERE collection = ? AND request_id = ?"));
   stmt.Bind(1, spec_.collection).Bind(2, std::string(request_id));
@@ -118,8 +121,9 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
   if (seq == 0) {
     ASSIGN_OR_RETURN(auto stmt, conn.Prepare(insert_sql_));
     stmt.BindAll(values);
-    RETURN_IF_ERROR(stmt.Run());
-    seq = sqlite3_last_insert_rowid(conn.handle());
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return absl::InternalError("insert returned no sequence number");
+    seq = stmt.Int(0);
   } else {
     // update_sql_ sets everything but name and create_time, which never change.
     ASSIGN_OR_RETURN(auto stmt, conn.Prepare(update_sql_));
@@ -135,7 +139,7 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
   }
   if (!repeated_columns_.empty()) {
     ASSIGN_OR_RETURN(auto ins, conn.Prepare(absl::StrCat(
-        "INSERT OR IGNORE INTO ", catalog_.ValuesTable(), " (seq, field, value) VALUES (?, ?, ?)")));
+        "INSERT INTO ", catalog_.ValuesTable(), " (seq, field, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")));
     for (const Column* c : repeated_columns_) {
       for (const auto& v : catalog_.ExtractRepeated(resource, *c)) {
         ins.Bind(1, seq).Bind(2, c->path).Bind(3, v);
@@ -155,8 +159,13 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
         text.push_back(r->GetString(*parent, f));
       }
     }
-    ASSIGN_OR_RETURN(auto fts, conn.Prepare(absl::StrCat(
-        "INSERT OR REPLACE INTO ", catalog_.FtsTable(), " (rowid, body) VALUES (?, ?)")));
+    // SQLite: an FTS5 table (accents folded by its tokenizer); PostgreSQL: a tsvector column
+    // of the accent-free text with a GIN index.
+    ASSIGN_OR_RETURN(auto fts, conn.Prepare(
+        conn.dialect() == storage::Dialect::kPostgres
+            ? absl::StrCat("INSERT INTO ", catalog_.FtsTable(), " (seq, body) VALUES (?, to_tsvector('simple', "
+                           "unaccent(?))) ON CONFLICT (seq) DO UPDATE SET body = excluded.body")
+            : absl::StrCat("INSERT OR REPLACE INTO ", catalog_.FtsTable(), " (rowid, body) VALUES (?, ?)")));
     fts.Bind(1, seq).Bind(2, absl::StrJoin(text, "\n"));
     RETURN_IF_ERROR(fts.Run());
   }
@@ -165,9 +174,11 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
 
 absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
                                 const TxCheck& check, const Actor& actor) {
-  auto conn = db_->Acquire();
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kImmediate));
+  ASSIGN_OR_RETURN(auto conn, db_->Acquire());
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kWrite));
   if (!request_id.empty()) {
+    // Retries of one request racing each other: the second waits and then finds the first.
+    RETURN_IF_ERROR(conn->LockKey(absl::StrCat("request:", spec_.collection, "/", request_id)));
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(
         "SELECT response FROM idempotency_keys WHERE collection = ? AND request_id = ?"));
     stmt.Bind(1, spec_.collection).Bind(2, std::string(request_id));
@@ -208,7 +219,7 @@ absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
 }
 
 absl::StatusOr<std::unique_ptr<Message>> Repository::Get(absl::string_view name, bool show_deleted) {
-  auto conn = db_->Acquire();
+  ASSIGN_OR_RETURN(auto conn, db_->Acquire());
   ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
       "SELECT data FROM ", catalog_.table(), " WHERE name = ?",
       show_deleted ? "" : " AND delete_time IS NULL")));
@@ -225,10 +236,10 @@ absl::StatusOr<std::vector<std::unique_ptr<Message>>> Repository::BatchGet(
   const std::string json = JsonNames(names);  // validated names
   absl::flat_hash_map<std::string, std::unique_ptr<Message>> found;
   {
-    auto conn = db_->Acquire();
+    ASSIGN_OR_RETURN(auto conn, db_->Acquire());
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
-        "SELECT name, data FROM ", catalog_.table(),
-        " WHERE delete_time IS NULL AND name IN (SELECT value FROM json_each(?))")));
+        "SELECT name, data FROM ", catalog_.table(), " WHERE delete_time IS NULL AND name IN (",
+        storage::JsonArrayValues(conn->dialect(), "?"), ")")));
     stmt.Bind(1, json);
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -262,7 +273,7 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
   ASSIGN_OR_RETURN(SqlFragment filter, CompileFilter(params.filter, catalog_));
   ASSIGN_OR_RETURN(std::vector<OrderKey> keys, ParseOrderBy(params.order_by, catalog_));
   if (params.search.size() > 256) return InvalidField("search", "is longer than 256 characters");
-  const std::string fts = spec_.search_paths.empty() ? "" : FtsQuery(params.search);
+  const std::string fts = spec_.search_paths.empty() ? "" : FtsQuery(db_->dialect(), params.search);
   if (!params.search.empty() && spec_.search_paths.empty()) {
     return InvalidField("search", absl::StrCat(spec_.collection, " do not support search"));
   }
@@ -271,8 +282,15 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
   std::vector<std::string> where;
   std::vector<SqlValue> where_params;
   if (!fts.empty()) {
-    absl::StrAppend(&from, " JOIN (SELECT rowid AS seq, bm25(", catalog_.FtsTable(), ") AS rank FROM ",
-                    catalog_.FtsTable(), " WHERE ", catalog_.FtsTable(), " MATCH ?) f ON f.seq = t.seq");
+    // rank: lower is more relevant in both.
+    if (db_->dialect() == storage::Dialect::kPostgres) {
+      absl::StrAppend(&from, " JOIN (SELECT x.seq, -CAST(ts_rank(x.body, q) AS float8) AS rank FROM ",
+                      catalog_.FtsTable(), " x, to_tsquery('simple', unaccent(?)) q WHERE x.body @@ q) f"
+                      " ON f.seq = t.seq");
+    } else {
+      absl::StrAppend(&from, " JOIN (SELECT rowid AS seq, bm25(", catalog_.FtsTable(), ") AS rank FROM ",
+                      catalog_.FtsTable(), " WHERE ", catalog_.FtsTable(), " MATCH ?) f ON f.seq = t.seq");
+    }
     where_params.emplace_back(fts);
   }
   if (!params.show_deleted) where.push_back("t.delete_time IS NULL");
@@ -291,7 +309,7 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
   const std::string fingerprint = PageTokenCodec::QueryFingerprint(
       {spec_.collection, params.filter, params.order_by, fts, params.show_deleted ? "1" : "0"});
 
-  auto conn = db_->Acquire();
+  ASSIGN_OR_RETURN(auto conn, db_->Acquire());
   ListPage page;
   {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
@@ -352,14 +370,15 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
 
 absl::Status Repository::Replace(Message& resource, absl::string_view expected_etag,
                                  const TxCheck& check, const Actor& actor) {
-  auto conn = db_->Acquire();
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kImmediate));
+  ASSIGN_OR_RETURN(auto conn, db_->Acquire());
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kWrite));
   const std::string name = GetString(resource, "name");
   int64_t seq = 0;
   int64_t previous_update = 0;
   {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
-        "SELECT seq, etag, update_time FROM ", catalog_.table(), " WHERE name = ?")));
+        "SELECT seq, etag, update_time FROM ", catalog_.table(), " WHERE name = ?",
+        storage::ForUpdate(conn->dialect()))));
     stmt.Bind(1, name);
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return NotFound(name);

@@ -1,4 +1,4 @@
-// Generic storage of one resource type in SQLite: the resource is kept as serialized protobuf
+// Generic storage of one resource type (SQLite or PostgreSQL): the resource is kept as serialized protobuf
 // with its filterable fields in columns, so create/get/list/replace are written once for all
 // resources. Lists are keyset-paginated: page 1000 costs what page 1 costs.
 #pragma once
@@ -15,7 +15,7 @@
 #include "common/resource/audit_log.h"
 #include "common/resource/catalog.h"
 #include "common/resource/page_token.h"
-#include "common/storage/sqlite.h"
+#include "common/storage/database.h"
 
 namespace kp::resource {
 
@@ -83,7 +83,8 @@ class Repository {
   std::string update_sql_;
 };
 
-// Turns free text into an FTS5 query of quoted prefix terms (never FTS syntax from the user).
-std::string FtsQuery(absl::string_view text);
+// Turns free text into a full-text query of quoted prefix terms, all required (never query
+// syntax from the user): FTS5's for SQLite, to_tsquery's for PostgreSQL.
+std::string FtsQuery(storage::Dialect dialect, absl::string_view text);
 
 }  // namespace kp::resource

@@ -11,7 +11,10 @@
 namespace kp::storage {
 
 absl::Status ApplyMigrations(Connection& conn, const std::vector<Migration>& unordered) {
-  std::vector<Migration> migrations = unordered;
+  std::vector<Migration> migrations;
+  for (const auto& m : unordered) {
+    if (m.dialect == conn.dialect()) migrations.push_back(m);
+  }
   std::sort(migrations.begin(), migrations.end(),
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (size_t i = 1; i < migrations.size(); ++i) {
@@ -19,10 +22,11 @@ absl::Status ApplyMigrations(Connection& conn, const std::vector<Migration>& uno
       return absl::InternalError(absl::StrCat("two migrations have version ", migrations[i].version));
     }
   }
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(&conn, Transaction::Mode::kWrite));
+  RETURN_IF_ERROR(conn.LockKey("schema_migrations"));
   RETURN_IF_ERROR(conn.Exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at INTEGER NOT NULL)"));
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(&conn, Transaction::Mode::kImmediate));
+      " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
   int current = 0;
   {
     ASSIGN_OR_RETURN(auto stmt, conn.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));

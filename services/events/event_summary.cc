@@ -23,8 +23,8 @@ absl::Status SummarizeEvents(storage::Database& db, const v1::SummarizeEventsReq
   constexpr char kRange[] = " FROM events WHERE delete_time IS NULL AND start_date >= ?1 AND start_date <= ?2";
 
   std::map<int, v1::EventYearSummary> years;
-  auto conn = db.Acquire();
-  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kDeferred));
+  ASSIGN_OR_RETURN(auto conn, db.Acquire());
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kRead));
   {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
         "SELECT CAST(substr(start_date, 1, 4) AS INTEGER) AS year, kind, level, COUNT(*)", kRange,

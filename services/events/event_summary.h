@@ -2,7 +2,7 @@
 #pragma once
 
 #include "absl/status/status.h"
-#include "common/storage/sqlite.h"
+#include "common/storage/database.h"
 #include "khartoum/events/v1/events.pb.h"
 
 namespace kp::events {

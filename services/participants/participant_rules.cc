@@ -116,6 +116,8 @@ bool IsLive(const v1::Registration& reg) {
 constexpr int64_t kCancelled = v1::REGISTRATION_STATUS_CANCELLED;
 
 absl::Status CheckInTransaction(storage::Connection& conn, const v1::Registration& reg, int capacity) {
+  // Registrations for one event are decided one at a time, across replicas (PostgreSQL).
+  RETURN_IF_ERROR(conn.LockKey(absl::StrCat("registrations:", reg.event())));
   {
     ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
         "SELECT 1 FROM participants WHERE name = ? AND delete_time IS NULL"));

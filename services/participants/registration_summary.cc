@@ -15,17 +15,18 @@ namespace v1 = khartoum::participants::v1;
 namespace {
 
 
-constexpr char kLive[] =
-    " FROM registrations r JOIN participants p ON p.name = r.participant"
-    " WHERE r.event IN (SELECT value FROM json_each(?1)) AND r.status <> ?2"
-    " AND r.delete_time IS NULL";
+// Live registrations of the events in the JSON array ?1 (?2: the cancelled status).
+std::string Live(storage::Dialect dialect) {
+  return absl::StrCat(" FROM registrations r JOIN participants p ON p.name = r.participant WHERE r.event IN (",
+                      storage::JsonArrayValues(dialect, "?1"), ") AND r.status <> ?2 AND r.delete_time IS NULL");
+}
 
 // Runs "SELECT r.event, <key>, COUNT(*) ... GROUP BY r.event, <key>" into a map field.
 absl::Status Breakdown(storage::Connection& conn, const std::string& events_json, const char* key,
                        const google::protobuf::EnumDescriptor* type,
                        absl::flat_hash_map<std::string, v1::RegistrationSummary*>& by_event,
                        google::protobuf::Map<std::string, int32_t>* (*field)(v1::RegistrationSummary*)) {
-  ASSIGN_OR_RETURN(auto stmt, conn.Prepare(absl::StrCat("SELECT r.event, ", key, ", COUNT(*)", kLive,
+  ASSIGN_OR_RETURN(auto stmt, conn.Prepare(absl::StrCat("SELECT r.event, ", key, ", COUNT(*)", Live(conn.dialect()),
                                                         " GROUP BY r.event, ", key)));
   stmt.Bind(1, events_json).Bind(2, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
   while (true) {
@@ -61,13 +62,13 @@ absl::Status SummarizeRegistrations(storage::Database& db, const v1::SummarizeRe
   }
   const std::string json = resource::JsonNames(req.events());
 
-  auto conn = db.Acquire();
+  ASSIGN_OR_RETURN(auto conn, db.Acquire());
   // One snapshot for all four queries.
-  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kDeferred));
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kRead));
   {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
         "SELECT r.event, COUNT(*), COUNT(DISTINCT NULLIF(p.country_code, '')),"
-        " COUNT(DISTINCT p.organisation)", kLive, " GROUP BY r.event")));
+        " COUNT(DISTINCT p.organisation)", Live(conn->dialect()), " GROUP BY r.event")));
     stmt.Bind(1, json).Bind(2, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -104,21 +105,23 @@ absl::Status SummarizeParticipation(storage::Database& db, const v1::SummarizePa
   }
   RETURN_IF_ERROR(v.ToStatus());
 
+  ASSIGN_OR_RETURN(auto conn, db.Acquire());
+  // Parameters in order: the cancelled status, then the optional event and organisation lists.
+  std::vector<storage::SqlValue> params{static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED)};
   std::string where =
       " FROM registrations r JOIN participants p ON p.name = r.participant"
-      " WHERE r.status <> ?1 AND r.delete_time IS NULL";
-  if (req.events_size() > 0) where += " AND r.event IN (SELECT value FROM json_each(?2))";
-  if (req.organisations_size() > 0) where += " AND p.organisation IN (SELECT value FROM json_each(?3))";
-  const std::string events_json = resource::JsonNames(req.events());
-  const std::string organisations_json = resource::JsonNames(req.organisations());
-  auto bind = [&](storage::Statement& stmt) {
-    stmt.Bind(1, static_cast<int64_t>(v1::REGISTRATION_STATUS_CANCELLED));
-    if (req.events_size() > 0) stmt.Bind(2, events_json);
-    if (req.organisations_size() > 0) stmt.Bind(3, organisations_json);
-  };
+      " WHERE r.status <> ? AND r.delete_time IS NULL";
+  if (req.events_size() > 0) {
+    absl::StrAppend(&where, " AND r.event IN (", storage::JsonArrayValues(conn->dialect(), "?"), ")");
+    params.emplace_back(resource::JsonNames(req.events()));
+  }
+  if (req.organisations_size() > 0) {
+    absl::StrAppend(&where, " AND p.organisation IN (", storage::JsonArrayValues(conn->dialect(), "?"), ")");
+    params.emplace_back(resource::JsonNames(req.organisations()));
+  }
+  auto bind = [&](storage::Statement& stmt) { stmt.BindAll(params); };
 
-  auto conn = db.Acquire();
-  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kDeferred));
+  ASSIGN_OR_RETURN(auto tx, storage::Transaction::Begin(conn.get(), storage::Transaction::Mode::kRead));
   {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
         "SELECT COUNT(*), COUNT(DISTINCT r.participant), COUNT(DISTINCT NULLIF(p.country_code, '')),"
@@ -143,9 +146,9 @@ absl::Status SummarizeParticipation(storage::Database& db, const v1::SummarizePa
   }
   if (req.top_organisations() > 0) {
     ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
-        "SELECT p.organisation, COUNT(*) AS n", where, " GROUP BY p.organisation ORDER BY n DESC, p.organisation LIMIT ?4")));
+        "SELECT p.organisation, COUNT(*) AS n", where, " GROUP BY p.organisation ORDER BY n DESC, p.organisation LIMIT ?")));
     bind(stmt);
-    stmt.Bind(4, static_cast<int64_t>(req.top_organisations()));
+    stmt.Bind(static_cast<int>(params.size()) + 1, static_cast<int64_t>(req.top_organisations()));
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;

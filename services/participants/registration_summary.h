@@ -3,7 +3,7 @@
 #pragma once
 
 #include "absl/status/status.h"
-#include "common/storage/sqlite.h"
+#include "common/storage/database.h"
 #include "khartoum/participants/v1/participants.pb.h"
 
 namespace kp::participants {

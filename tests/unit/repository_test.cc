@@ -35,11 +35,12 @@ class RepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = absl::StrCat(::testing::TempDir(), "/repo-", getpid(), "-", counter_++, ".db");
-    auto db = storage::Database::Open(path_, 2);
+    auto db = storage::Database::Open(path_, {.pool_size = 2});
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
     auto conn = db_->Acquire();
-    ASSERT_TRUE(storage::ApplyMigrations(*conn, {{1, "test", kSchema}}).ok());
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(storage::ApplyMigrations(**conn, {{1, "test", kSchema}}).ok());
     repo_ = std::make_unique<Repository>(db_.get(), ResourceSpec{
         .collection = "organisations",
         .singular = "organisation",
@@ -141,10 +142,15 @@ TEST_F(RepositoryTest, SoftDeletedRowsAreHiddenUnlessAsked) {
 }
 
 TEST(FtsQuery, QuotesEveryTermAndDropsSyntax) {
-  EXPECT_EQ(FtsQuery("climate data"), "\"climate\"* \"data\"*");
-  EXPECT_EQ(FtsQuery("\"a\" OR (b* NEAR c)"), "\"a\"* \"OR\"* \"b\"* \"NEAR\"* \"c\"*");
-  EXPECT_EQ(FtsQuery("  ---  "), "");
-  EXPECT_EQ(FtsQuery("Université"), "\"Université\"*");
+  constexpr auto kSqlite = storage::Dialect::kSqlite;
+  EXPECT_EQ(FtsQuery(kSqlite, "climate data"), "\"climate\"* \"data\"*");
+  EXPECT_EQ(FtsQuery(kSqlite, "\"a\" OR (b* NEAR c)"), "\"a\"* \"OR\"* \"b\"* \"NEAR\"* \"c\"*");
+  EXPECT_EQ(FtsQuery(kSqlite, "  ---  "), "");
+  EXPECT_EQ(FtsQuery(kSqlite, "Université"), "\"Université\"*");
+  constexpr auto kPostgres = storage::Dialect::kPostgres;
+  EXPECT_EQ(FtsQuery(kPostgres, "climate data"), "'climate':* & 'data':*");
+  EXPECT_EQ(FtsQuery(kPostgres, "a' | !b & (c:*)"), "'a':* & 'b':* & 'c':*");
+  EXPECT_EQ(FtsQuery(kPostgres, "  ---  "), "");
 }
 
 }  // namespace
