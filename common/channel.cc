@@ -35,7 +35,10 @@ std::string ServiceConfigJson(const std::string& service) {
       }
     }
   }
+  // Client-side health checking: round_robin skips a replica whose health says NOT_SERVING
+  // (draining after SIGTERM, see --lame_duck) before it stops accepting calls.
   std::string config = R"({"loadBalancingConfig":[{"round_robin":{}}])";
+  if (descriptor != nullptr) absl::StrAppend(&config, R"(,"healthCheckConfig":{"serviceName":")", service, R"("})");
   if (!names.empty()) {
     absl::StrAppend(&config, R"(,"methodConfig":[{"name":[)", absl::StrJoin(names, ","),
                     R"(],"retryPolicy":{"maxAttempts":4,"initialBackoff":"0.05s",)",

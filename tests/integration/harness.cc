@@ -12,10 +12,15 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <grpcpp/create_channel.h>
 
+#include <libpq-fe.h>
+
 #include "absl/random/random.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/cache/redis_client.h"
@@ -148,6 +153,50 @@ int ServiceProcess::Stop(int signal) {
   return status;
 }
 
+std::string Scrape(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+double Sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(series, 0) == 0 && line.size() > series.size() && line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+double SumSamples(const std::string& text, const std::string& family, const std::string& label_part) {
+  std::istringstream in(text);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(family + "{", 0) != 0 || line.find(label_part) == std::string::npos) continue;
+    const auto space = line.rfind(' ');
+    if (space != std::string::npos) sum += std::stod(line.substr(space + 1));
+  }
+  return sum;
+}
+
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -212,9 +261,9 @@ void RedisProcess::Stop(int signal) {
 
 std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, bool cached) {
   std::vector<std::string> args{
-      absl::StrCat("--organisations_address=", organisations_->address()),
-      absl::StrCat("--events_address=", events_->address()),
-      absl::StrCat("--participants_address=", participants_->address()),
+      absl::StrCat("--organisations_address=", addresses("organisations")),
+      absl::StrCat("--events_address=", addresses("events")),
+      absl::StrCat("--participants_address=", addresses("participants")),
       "--drain_timeout=2s", "--workers=16"};
   args.insert(args.end(), common_args_.begin(), common_args_.end());
   if (cached && redis_) args.push_back(absl::StrCat("--redis_address=", redis_->address()));
@@ -250,24 +299,30 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
     if (!suite->redis_->Start().ok()) return nullptr;
     extra_args.push_back(absl::StrCat("--redis_address=", suite->redis_->address()));
   }
-  auto args = [&](const std::string& db, std::vector<std::string> more) {
-    std::vector<std::string> a{absl::StrCat("--database=", d, "/", db), "--drain_timeout=2s"};
-    a.insert(a.end(), more.begin(), more.end());
-    a.insert(a.end(), extra_args.begin(), extra_args.end());
-    return a;
-  };
   auto creds = suite->certs_dir_.empty() ? nullptr : suite->client_credentials();
-  suite->organisations_ = std::make_unique<ServiceProcess>(
-      "organisations", BinaryPath("kp-organisations"), d, args("organisations.db", {}), creds);
-  if (auto s = suite->organisations_->Start(); !s.ok()) return nullptr;
-  const std::string org = absl::StrCat("--organisations_address=", suite->organisations_->address());
-  suite->events_ = std::make_unique<ServiceProcess>("events", BinaryPath("kp-events"), d,
-                                                    args("events.db", {org}), creds);
-  if (auto s = suite->events_->Start(); !s.ok()) return nullptr;
-  const std::string ev = absl::StrCat("--events_address=", suite->events_->address());
-  suite->participants_ = std::make_unique<ServiceProcess>(
-      "participants", BinaryPath("kp-participants"), d, args("participants.db", {org, ev}), creds);
-  if (auto s = suite->participants_->Start(); !s.ok()) return nullptr;
+  const int replicas = std::max(1, options.replicas);
+  suite->replicas_.resize(replicas);
+  // Each service after its peers, every replica of it on the same database.
+  std::vector<std::string> peers;
+  for (const std::string service : {"organisations", "events", "participants"}) {
+    const std::string database = NewTestDatabase(d, service);
+    for (int i = 0; i < replicas; ++i) {
+      std::vector<std::string> a{absl::StrCat("--database=", database), "--drain_timeout=2s"};
+      a.insert(a.end(), peers.begin(), peers.end());
+      a.insert(a.end(), extra_args.begin(), extra_args.end());
+      const std::string name = i == 0 ? service : absl::StrCat(service, "-", i);
+      auto process = std::make_unique<ServiceProcess>(name, BinaryPath("kp-" + service), d, a, creds);
+      if (auto s = process->Start(); !s.ok()) {
+        std::fprintf(stderr, "%s did not start: %s\n", name.c_str(), std::string(s.message()).c_str());
+        return nullptr;
+      }
+      suite->replicas_[i].push_back(std::move(process));
+    }
+    peers.push_back(absl::StrCat("--", service, "_address=", suite->addresses(service)));
+  }
+  suite->organisations_ = suite->replicas_[0][0].get();
+  suite->events_ = suite->replicas_[0][1].get();
+  suite->participants_ = suite->replicas_[0][2].get();
   if (options.with_gateway) {
     suite->gateway_ = suite->StartGateway("gateway", options.with_redis);
     if (suite->gateway_ == nullptr) return nullptr;
@@ -277,6 +332,55 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
 }
 
 Suite::~Suite() = default;
+
+namespace {
+int ServiceIndex(const std::string& service) {
+  if (service == "organisations") return 0;
+  if (service == "events") return 1;
+  if (service == "participants") return 2;
+  std::fprintf(stderr, "unknown service %s\n", service.c_str());
+  std::abort();
+}
+}  // namespace
+
+ServiceProcess& Suite::replica(const std::string& service, int i) { return *replicas_.at(i)[ServiceIndex(service)]; }
+
+std::string Suite::addresses(const std::string& service) const {
+  std::vector<std::string> out;
+  const size_t index = ServiceIndex(service);
+  for (const auto& r : replicas_) {
+    if (index < r.size()) out.push_back(r[index]->address());
+  }
+  return absl::StrJoin(out, ",");
+}
+
+bool TestingOnPostgres() {
+  const char* backend = std::getenv("KP_TEST_BACKEND");
+  return backend != nullptr && std::string(backend) == "postgresql";
+}
+
+std::string NewTestDatabase(const std::string& dir, const std::string& name) {
+  if (!TestingOnPostgres()) return absl::StrCat(dir, "/", name, ".db");
+  const char* server = std::getenv("KP_TEST_POSTGRES");
+  if (server == nullptr || *server == '\0') {
+    std::fprintf(stderr, "KP_TEST_BACKEND=postgresql needs KP_TEST_POSTGRES=postgresql://user@host:port "
+                         "(scripts/dev test starts a server and sets it)\n");
+    std::abort();
+  }
+  static std::atomic<int> counter{0};
+  thread_local absl::BitGen gen;
+  const std::string db = absl::StrCat("kp_", name, "_", getpid(), "_", counter.fetch_add(1), "_",
+                                      absl::Uniform<uint32_t>(gen) % 1000000);
+  const std::string base(absl::StripSuffix(server, "/"));
+  PGconn* admin = PQconnectdb(absl::StrCat(base, "/postgres").c_str());
+  PGresult* res = PQexec(admin, absl::StrCat("CREATE DATABASE ", db).c_str());
+  const bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+  if (!ok) std::fprintf(stderr, "cannot create database %s on %s: %s\n", db.c_str(), server, PQerrorMessage(admin));
+  PQclear(res);
+  PQfinish(admin);
+  if (!ok) std::abort();
+  return absl::StrCat(base, "/", db);
+}
 
 std::shared_ptr<grpc::ChannelCredentials> Suite::client_credentials() const {
   return certs_dir_.empty() ? grpc::InsecureChannelCredentials() : TestTlsCredentials(certs_dir_, false);

@@ -67,6 +67,13 @@ absl::Status MakeTestCertificates(const std::string& dir);
 // Client credentials trusting the test CA in `dir` (with its client certificate if `mtls`).
 std::shared_ptr<grpc::ChannelCredentials> TestTlsCredentials(const std::string& dir, bool mtls);
 
+// GET http://127.0.0.1:<port>/metrics: the Prometheus text ("" if nothing answers).
+std::string Scrape(int port);
+// The value of the sample whose line starts with `series` (name and labels), or -1.
+double Sample(const std::string& text, const std::string& series);
+// The sum of every sample of `family` whose labels contain `label_part`.
+double SumSamples(const std::string& text, const std::string& family, const std::string& label_part);
+
 // A port nobody listens on right now.
 int FreePort();
 
@@ -88,12 +95,22 @@ class RedisProcess {
   pid_t pid_ = -1;
 };
 
+// The storage backend the integration tests run on: KP_TEST_BACKEND=postgresql (with
+// KP_TEST_POSTGRES=postgresql://user@host:port, a server the tests may create databases on;
+// scripts/dev test starts one) or SQLite by default.
+bool TestingOnPostgres();
+// A fresh, empty database for one service: a new PostgreSQL database, or a SQLite file in `dir`.
+// Replicas of one service share it. Aborts the test program if PostgreSQL was asked for but
+// cannot be reached, so a misconfigured run fails instead of testing SQLite twice.
+std::string NewTestDatabase(const std::string& dir, const std::string& name);
+
 struct SuiteOptions {
   bool with_redis = false;    // a redis-server; services bump generations in it
   bool with_gateway = false;  // kp-gateway in front (cached when with_redis)
   std::string keys_file = {};  // authentication required with these keys; empty: --auth=disabled
   bool tls = false;           // TLS with a throwaway CA (tests/integration/certs) instead of --plaintext
   std::vector<std::string> extra_args = {};  // for every service
+  int replicas = 1;  // processes per backend service, sharing its database (PostgreSQL)
 };
 
 // The three backends, wired to each other, each with its own SQLite file; optionally Redis
@@ -106,6 +123,11 @@ class Suite {
   ServiceProcess& organisations() { return *organisations_; }
   ServiceProcess& events() { return *events_; }
   ServiceProcess& participants() { return *participants_; }
+  // Replica i (0 is the one above) of "organisations", "events" or "participants".
+  ServiceProcess& replica(const std::string& service, int i);
+  int replicas() const { return static_cast<int>(replicas_.size()); }
+  // host:port of every replica of a service, comma-separated (a round_robin target).
+  std::string addresses(const std::string& service) const;
   ServiceProcess& gateway() { return *gateway_; }
   RedisProcess& redis() { return *redis_; }
   bool has_gateway() const { return gateway_ != nullptr; }
@@ -131,7 +153,12 @@ class Suite {
   std::vector<std::string> common_args_;
   std::string certs_dir_;  // set when the suite runs with TLS
   std::unique_ptr<RedisProcess> redis_;
-  std::unique_ptr<ServiceProcess> organisations_, events_, participants_, gateway_;
+  ServiceProcess* organisations_ = nullptr;
+  ServiceProcess* events_ = nullptr;
+  ServiceProcess* participants_ = nullptr;
+  std::unique_ptr<ServiceProcess> gateway_;
+  // replicas_[i] = {organisations, events, participants} of replica i.
+  std::vector<std::vector<std::unique_ptr<ServiceProcess>>> replicas_;
   std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> org_stub_;
   std::unique_ptr<khartoum::events::v1::EventService::Stub> event_stub_;
   std::unique_ptr<khartoum::participants::v1::ParticipantService::Stub> participant_stub_;

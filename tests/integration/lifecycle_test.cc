@@ -165,7 +165,7 @@ TEST(Lifecycle, SigtermDuringLoad_InFlightCallsFinishAndAcknowledgedWritesPersis
 TEST(Lifecycle, InvalidConfigurationFailsAtStartWithAClearError) {
   TempDir dir;
   ServiceProcess bad("bad", BinaryPath("kp-events"), dir.path(),
-                     {"--workers=0", "--call_timeout=-1s", "--database=postgresql://nowhere/db"});
+                     {"--workers=0", "--call_timeout=-1s", "--database=mysql://nowhere/db"});
   EXPECT_FALSE(bad.Start(absl::Seconds(10)).ok());
   FILE* f = std::fopen(bad.log_path().c_str(), "r");
   ASSERT_NE(f, nullptr);

@@ -14,7 +14,10 @@ std::unique_ptr<Suite> g_suite;
 class SuiteEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
-#ifdef KP_TEST_SUITE_WITH_GATEWAY
+#if defined(KP_TEST_SUITE_WITH_REPLICAS)
+    // Two processes per backend on one database; the gateway uncached, so reads reach them.
+    g_suite = Suite::Start({.with_gateway = true, .extra_args = {"--lame_duck=1s"}, .replicas = 2});
+#elif defined(KP_TEST_SUITE_WITH_GATEWAY)
     g_suite = Suite::Start({.with_redis = true, .with_gateway = true});
 #else
     g_suite = Suite::Start();
