@@ -6,8 +6,9 @@
 //   kp-bench run --runs=LABEL=SCENARIO@HOST:PORT,... --baseline=LABEL [--name=events/x]
 //                [--concurrency=64 --duration=5s --repeat=3 --pids=LABEL=PID,...]
 //
-//   kp-bench setup-register --target=HOST:PORT        creates the events and participants the
-//                                                     register scenario pairs up; prints a prefix
+//   kp-bench setup-register --target=HOST:PORT [--name=PREFIX]
+//                                                     creates the events and participants the
+//                                                     register scenario pairs up; prints the prefix
 // Scenarios: health (grpc.health.v1 Check), overview (PortalService.GetEventOverview of
 // --name), statistics (PortalService.GetStatistics over all years), get-event
 // (EventService.GetEvent of --name), register (CreateRegistration, a new
@@ -142,7 +143,10 @@ int SetupRegister() {
   auto orgs = ov1::OrganisationService::NewStub(channel);
   auto events = ev1::EventService::NewStub(channel);
   auto people = pv1::ParticipantService::NewStub(channel);
-  const std::string prefix = absl::StrCat("reg-", absl::FormatTime("%H%M%S", absl::Now(), absl::UTCTimeZone()));
+  // --name: the prefix to use (the same data on two stacks), else one from the time.
+  const std::string prefix = !absl::GetFlag(FLAGS_name).empty()
+                                 ? absl::GetFlag(FLAGS_name)
+                                 : absl::StrCat("reg-", absl::FormatTime("%H%M%S", absl::Now(), absl::UTCTimeZone()));
   ov1::CreateOrganisationRequest oreq;
   oreq.set_organisation_id(prefix + "-org");
   oreq.mutable_organisation()->set_display_name("Register benchmark organisation");
