@@ -50,6 +50,9 @@ struct State {
   prometheus::Histogram& db_hold = prometheus::BuildHistogram().Name("kp_db_connection_hold_seconds")
           .Help("How long a database connection was held: the latency of one storage operation.")
           .Register(*registry).Add({}, LatencyBuckets());
+  prometheus::Histogram& db_query = prometheus::BuildHistogram().Name("kp_db_query_seconds")
+          .Help("Time to execute one SQL statement, to its first row.")
+          .Register(*registry).Add({}, LatencyBuckets());
   std::unique_ptr<prometheus::Exposer> exposer;
 
   absl::Mutex mu;
@@ -121,6 +124,7 @@ void RecordRedisError() { S().redis_errors.Increment(); }
 void RecordRedisRejected() { S().redis_rejected.Increment(); }
 void DbPoolSize(int64_t size) { S().db_pool_size.Set(static_cast<double>(size)); }
 void DbAcquired() { S().db_in_use.Increment(); }
+void DbQuery(double seconds) { S().db_query.Observe(seconds); }
 void DbReleased(double held_seconds) {
   S().db_in_use.Decrement();
   S().db_hold.Observe(held_seconds);

@@ -28,5 +28,6 @@ void RecordRedisRejected();  // refused without trying (circuit open)
 void DbPoolSize(int64_t size);
 void DbAcquired();
 void DbReleased(double held_seconds);
+void DbQuery(double seconds);  // one statement, to its first row
 
 }  // namespace kp::metrics

@@ -15,15 +15,26 @@ Statement& Statement::BindAll(const std::vector<SqlValue>& values, int first_ind
   return *this;
 }
 
+absl::StatusOr<bool> Statement::Step() {
+  if (executed_) return impl_->Step();
+  executed_ = true;
+  const absl::Time start = absl::Now();
+  auto row = impl_->Step();
+  metrics::DbQuery(absl::ToDoubleSeconds(absl::Now() - start));
+  return row;
+}
+
 absl::Status Statement::Run() {
   while (true) {
-    auto row = impl_->Step();
+    auto row = Step();
     if (!row.ok()) {
       impl_->Reset();
+      executed_ = false;
       return row.status();
     }
     if (!*row) {
       impl_->Reset();
+      executed_ = false;  // bound and run again
       return absl::OkStatus();
     }
   }

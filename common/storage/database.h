@@ -41,7 +41,7 @@ class StatementImpl {
 class Statement {
  public:
   explicit Statement(StatementImpl* impl) : impl_(impl) {}
-  Statement(Statement&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
+  Statement(Statement&& o) noexcept : impl_(o.impl_), executed_(o.executed_) { o.impl_ = nullptr; }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   ~Statement() {
@@ -53,7 +53,8 @@ class Statement {
     return *this;
   }
   Statement& BindAll(const std::vector<SqlValue>& values, int first_index = 1);
-  absl::StatusOr<bool> Step() { return impl_->Step(); }
+  // The first step executes the statement (timed: kp_db_query_seconds).
+  absl::StatusOr<bool> Step();
   // Runs to completion (for statements without rows); the statement can then be bound and
   // run again.
   absl::Status Run();
@@ -67,6 +68,7 @@ class Statement {
 
  private:
   StatementImpl* impl_;
+  bool executed_ = false;
 };
 
 class Connection {

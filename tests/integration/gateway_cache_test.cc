@@ -213,7 +213,8 @@ TEST(Metrics, EveryBinaryServesItsFamiliesAndTheyMove) {
     EXPECT_NE(gateway_before.find(absl::StrCat("# TYPE ", family)), std::string::npos) << family;
   }
   for (const char* family : {"kp_db_pool_connections", "kp_db_pool_connections_in_use",
-                             "kp_db_connection_hold_seconds", "kp_grpc_server_handling_seconds"}) {
+                             "kp_db_connection_hold_seconds", "kp_db_query_seconds",
+                             "kp_grpc_server_handling_seconds"}) {
     EXPECT_NE(events_before.find(absl::StrCat("# TYPE ", family)), std::string::npos) << family;
   }
   EXPECT_GT(Sample(events_before, "kp_db_pool_connections"), 0);
@@ -226,6 +227,7 @@ TEST(Metrics, EveryBinaryServesItsFamiliesAndTheyMove) {
   EXPECT_GE(Sample(events_after, get_ok) - std::max(0.0, Sample(events_before, get_ok)), 1);
   EXPECT_GT(Sample(events_after, "kp_db_connection_hold_seconds_count"),
             Sample(events_before, "kp_db_connection_hold_seconds_count"));
+  EXPECT_GT(Sample(events_after, "kp_db_query_seconds_count"), Sample(events_before, "kp_db_query_seconds_count"));
   EXPECT_GT(Sample(gateway_after, "kp_grpc_server_handling_seconds_count{method=\"/khartoum.events.v1.EventService/GetEvent\"}"), 0);
 }
 
