@@ -17,6 +17,14 @@ absl::Status PeerFailure(const std::string& peer, const absl::Status& status) {
                       absl::StrCat(peer, " service could not check the request: ", status.message()));
 }
 
+namespace {
+thread_local PeerMemo* current_memo = nullptr;
+}  // namespace
+
+PeerMemo::PeerMemo() : previous_(current_memo) { current_memo = this; }
+PeerMemo::~PeerMemo() { current_memo = previous_; }
+PeerMemo* PeerMemo::Current() { return current_memo; }
+
 OrganisationsClient::OrganisationsClient(const std::string& target, absl::Duration timeout)
     : stub_(ov1::OrganisationService::NewStub(
           MakeChannel(target, "khartoum.organisations.v1.OrganisationService"))),
@@ -25,15 +33,21 @@ OrganisationsClient::OrganisationsClient(const std::string& target, absl::Durati
 absl::Status OrganisationsClient::CheckExist(const std::vector<Reference>& refs,
                                              const CallInfo& call) const {
   if (refs.empty()) return absl::OkStatus();
+  PeerMemo* memo = PeerMemo::Current();
   ov1::BatchGetOrganisationsRequest req;
   absl::flat_hash_set<std::string> seen;
   for (const auto& r : refs) {
+    if (memo != nullptr && memo->organisations.contains(r.name)) continue;
     if (seen.insert(r.name).second) req.add_names(r.name);
   }
+  if (req.names().empty()) return absl::OkStatus();
   ov1::BatchGetOrganisationsResponse resp;
   auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization, call.traceparent);
   absl::Status status = FromGrpcStatus(stub_->BatchGetOrganisations(ctx.get(), req, &resp));
-  if (status.ok()) return status;
+  if (status.ok()) {
+    if (memo != nullptr) memo->organisations.insert(req.names().begin(), req.names().end());
+    return status;
+  }
   if (!absl::IsNotFound(status)) return PeerFailure("organisations", status);
   absl::flat_hash_set<std::string> missing;
   for (auto& n : GetMissingNames(status)) missing.insert(n);
@@ -50,6 +64,10 @@ EventsClient::EventsClient(const std::string& target, absl::Duration timeout)
       timeout_(timeout) {}
 
 absl::StatusOr<ev1::Event> EventsClient::Get(const Reference& ref, const CallInfo& call) const {
+  PeerMemo* memo = PeerMemo::Current();
+  if (memo != nullptr) {
+    if (auto it = memo->events.find(ref.name); it != memo->events.end()) return it->second;
+  }
   ev1::GetEventRequest req;
   req.set_name(ref.name);
   ev1::GetEventResponse resp;
@@ -61,6 +79,7 @@ absl::StatusOr<ev1::Event> EventsClient::Get(const Reference& ref, const CallInf
     return v.ToStatus(absl::StatusCode::kFailedPrecondition);
   }
   if (!status.ok()) return PeerFailure("events", status);
+  if (memo != nullptr) memo->events[ref.name] = resp.event();
   return std::move(*resp.mutable_event());
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "common/rpc.h"
 #include "khartoum/events/v1/events.grpc.pb.h"
@@ -17,6 +19,24 @@ namespace kp {
 struct Reference {
   std::string field;  // e.g. "event.hosts[2]"
   std::string name;   // e.g. "organisations/kenya"
+};
+
+// While one is alive on a thread, the peer answers given on that thread are remembered and
+// reused: a batch that names one event a thousand times asks for it once. Only successes are
+// kept, and only for the batch (a call's worth of staleness, as between check and commit).
+class PeerMemo {
+ public:
+  PeerMemo();
+  ~PeerMemo();
+  PeerMemo(const PeerMemo&) = delete;
+  PeerMemo& operator=(const PeerMemo&) = delete;
+  static PeerMemo* Current();
+
+  absl::flat_hash_set<std::string> organisations;  // known to exist
+  absl::flat_hash_map<std::string, khartoum::events::v1::Event> events;
+
+ private:
+  PeerMemo* previous_;
 };
 
 class OrganisationsClient {

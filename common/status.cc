@@ -58,6 +58,18 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status) {
   return out;
 }
 
+absl::Status WithinItem(const absl::Status& status, absl::string_view prefix) {
+  if (status.ok()) return status;
+  absl::Status out(status.code(), absl::StrCat(prefix, ": ", status.message()));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  auto violations = GetFieldViolations(status);
+  if (!violations.empty()) {
+    for (auto& v : violations) v.field = absl::StrCat(prefix, ".", v.field);
+    out.SetPayload(kBadRequestTypeUrl, absl::Cord(ToBadRequest(violations).SerializeAsString()));
+  }
+  return out;
+}
+
 absl::Status ResourcesNotFound(std::string message, const std::vector<std::string>& names) {
   absl::Status status = absl::NotFoundError(std::move(message));
   google::rpc::ErrorInfo info;

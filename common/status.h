@@ -59,6 +59,10 @@ class FieldViolations {
 // INVALID_ARGUMENT for one field, with a BadRequest payload.
 absl::Status InvalidField(std::string field, std::string description);
 
+// `status` about one item of a batch: its message starts with `prefix` ("requests[3]") and its
+// field violations' paths with "<prefix>."; other details are kept.
+absl::Status WithinItem(const absl::Status& status, absl::string_view prefix);
+
 // Reads back the field violations attached to a status (empty when there are none).
 std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 

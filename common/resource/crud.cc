@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/peers.h"
 #include "common/resource/reflection.h"
 #include "common/resource/validation.h"
 
@@ -67,38 +68,88 @@ absl::StatusOr<std::string> Crud::RequireName(const Message& req, absl::string_v
   return name;
 }
 
-absl::Status Crud::Create(const Message& req, Message* resp, const CallInfo& call) {
+absl::StatusOr<Crud::NewResource> Crud::BuildCreate(const Message& req, const CallInfo& call, FieldViolations& v) {
   const ResourceSpec& spec = repo_->spec();
-  auto resource = repo_->New();
-  resource->CopyFrom(req.GetReflection()->GetMessage(req, FieldOf(req, spec.singular)));
+  NewResource out;
+  out.resource = repo_->New();
+  Message& resource = *out.resource;
+  resource.CopyFrom(req.GetReflection()->GetMessage(req, FieldOf(req, spec.singular)));
   const std::string id_field = spec.singular + "_id";
   const std::string id = GetString(req, id_field);
-  const std::string request_id = GetString(req, "request_id");
+  out.request_id = GetString(req, "request_id");
 
-  FieldViolations v;
+  const size_t violations_before = v.list().size();
   if (!id.empty() && !IsValidId(id)) {
     v.Add(id_field, absl::StrCat("'", id, "' must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"));
   }
-  if (request_id.size() > 128) v.Add("request_id", "must be at most 128 characters");
-  RETURN_IF_ERROR(rules_->AuthorizeWrite(call.principal, *resource, nullptr));
-  if (!request_id.empty() && v.empty()) {
-    ASSIGN_OR_RETURN(auto earlier, repo_->FindByRequestId(request_id));
-    if (earlier) {
-      Respond(call.principal, resp, *earlier);
-      return absl::OkStatus();
-    }
+  if (out.request_id.size() > 128) v.Add("request_id", "must be at most 128 characters");
+  RETURN_IF_ERROR(rules_->AuthorizeWrite(call.principal, resource, nullptr));
+  if (!out.request_id.empty() && v.list().size() == violations_before) {
+    ASSIGN_OR_RETURN(out.earlier, repo_->FindByRequestId(out.request_id));
+    if (out.earlier) return out;
   }
   // Output-only fields sent by the caller are ignored (AIP-203).
-  for (auto f : kStandardOutputOnly) ClearField(*resource, f);
-  for (const auto& f : spec.output_only) ClearField(*resource, f);
-  rules_->Normalize(*resource);
-  rules_->Validate(*resource, v);
-  RETURN_IF_ERROR(v.ToStatus());
+  for (auto f : kStandardOutputOnly) ClearField(resource, f);
+  for (const auto& f : spec.output_only) ClearField(resource, f);
+  rules_->Normalize(resource);
+  rules_->Validate(resource, v);
+  SetString(resource, "name", absl::StrCat(spec.collection, "/", id.empty() ? NewId() : id));
+  return out;
+}
 
-  SetString(*resource, "name", absl::StrCat(spec.collection, "/", id.empty() ? NewId() : id));
-  ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(*resource, nullptr, call));
-  RETURN_IF_ERROR(repo_->Insert(*resource, request_id, check, ActorFrom(call)));
-  Respond(call.principal, resp, *resource);
+absl::Status Crud::Create(const Message& req, Message* resp, const CallInfo& call) {
+  FieldViolations v;
+  ASSIGN_OR_RETURN(NewResource created, BuildCreate(req, call, v));
+  if (created.earlier) {
+    Respond(call.principal, resp, *created.earlier);
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  Message& resource = *created.resource;
+  ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(resource, nullptr, call));
+  RETURN_IF_ERROR(repo_->Insert(resource, created.request_id, check, ActorFrom(call)));
+  Respond(call.principal, resp, resource);
+  return absl::OkStatus();
+}
+
+absl::Status Crud::BatchCreate(const Message& req, Message* resp, const CallInfo& call) {
+  const auto* requests = FieldOf(req, "requests");
+  const auto* refl = req.GetReflection();
+  const int n = refl->FieldSize(req, requests);
+  if (n == 0) return InvalidField("requests", "at least one request is required");
+  if (n > kMaxBatchSize) return InvalidField("requests", absl::StrCat("at most ", kMaxBatchSize, " (got ", n, ")"));
+  FieldViolations v;
+  std::vector<NewResource> created;
+  created.reserve(n);
+  absl::flat_hash_set<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    const std::string prefix = absl::StrCat("requests[", i, "]");
+    FieldViolations item;
+    auto one = BuildCreate(refl->GetRepeatedMessage(req, requests, i), call, item);
+    if (!one.ok()) return WithinItem(one.status(), prefix);
+    for (const auto& fv : item.list()) v.Add(absl::StrCat(prefix, ".", fv.field), fv.description);
+    if (!one->earlier && !names.insert(GetString(*one->resource, "name")).second) {
+      v.Add(absl::StrCat(prefix, ".", repo_->spec().singular, "_id"), "repeats an id earlier in this batch");
+    }
+    created.push_back(std::move(*one));
+  }
+  RETURN_IF_ERROR(v.ToStatus());
+  // Peer checks: each distinct referenced resource asked for once for the whole batch.
+  PeerMemo memo;
+  std::vector<Repository::NewRow> rows;
+  for (int i = 0; i < n; ++i) {
+    if (created[i].earlier) continue;
+    auto check = rules_->Prepare(*created[i].resource, nullptr, call);
+    if (!check.ok()) return WithinItem(check.status(), absl::StrCat("requests[", i, "]"));
+    rows.push_back({created[i].resource.get(), created[i].request_id, std::move(*check), i});
+  }
+  RETURN_IF_ERROR(repo_->InsertMany(rows, ActorFrom(call)));
+  const auto* out = FieldOf(*resp, repo_->spec().collection);
+  for (auto& c : created) {
+    Message* added = resp->GetReflection()->AddMessage(resp, out);
+    added->CopyFrom(c.earlier ? *c.earlier : *c.resource);
+    rules_->Redact(call.principal, *added);
+  }
   return absl::OkStatus();
 }
 

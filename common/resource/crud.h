@@ -46,6 +46,9 @@ class Crud {
 
   absl::Status Create(const google::protobuf::Message& req, google::protobuf::Message* resp,
                       const CallInfo& call);
+  // AIP-233: `requests` (Create requests), all in one transaction or none.
+  absl::Status BatchCreate(const google::protobuf::Message& req, google::protobuf::Message* resp,
+                           const CallInfo& call);
   absl::Status Get(const google::protobuf::Message& req, google::protobuf::Message* resp, const CallInfo& call);
   absl::Status BatchGet(const google::protobuf::Message& req, google::protobuf::Message* resp,
                         const CallInfo& call);
@@ -63,6 +66,15 @@ class Crud {
   // Builds `after` from `before` (a copy of it on entry); an error ends the write.
   using Modifier = std::function<absl::Status(const google::protobuf::Message& before,
                                               google::protobuf::Message& after)>;
+  // One Create request checked (violations added to `v`), its name chosen; or the result of an
+  // earlier create with its request_id (`earlier` set).
+  struct NewResource {
+    std::unique_ptr<google::protobuf::Message> resource;
+    std::unique_ptr<google::protobuf::Message> earlier;
+    std::string request_id;
+  };
+  absl::StatusOr<NewResource> BuildCreate(const google::protobuf::Message& req, const CallInfo& call,
+                                          FieldViolations& v);
   // Read, check the client's etag, modify, prepare, compare-and-swap; retried on conflict.
   absl::Status ReadModifyWrite(const std::string& name, bool show_deleted,
                                const std::string& client_etag, const CallInfo& call,

@@ -174,47 +174,62 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
 
 absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
                                 const TxCheck& check, const Actor& actor) {
+  std::vector<NewRow> rows{{&resource, std::string(request_id), check, 0}};
+  return InsertMany(rows, actor);
+}
+
+absl::Status Repository::InsertMany(std::vector<NewRow>& rows, const Actor& actor) {
+  if (rows.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto conn, db_->Acquire());
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(conn.get(), Transaction::Mode::kWrite));
+  for (auto& row : rows) {
+    auto status = InsertRow(*conn, row, actor);
+    if (!status.ok()) return rows.size() == 1 ? status : WithinItem(status, absl::StrCat("requests[", row.index, "]"));
+  }
+  RETURN_IF_ERROR(tx.Commit());
+  if (on_commit_) on_commit_();
+  return absl::OkStatus();
+}
+
+absl::Status Repository::InsertRow(storage::Connection& conn, NewRow& row, const Actor& actor) {
+  Message& resource = *row.resource;
+  const std::string& request_id = row.request_id;
   if (!request_id.empty()) {
     // Retries of one request racing each other: the second waits and then finds the first.
-    RETURN_IF_ERROR(conn->LockKey(absl::StrCat("request:", spec_.collection, "/", request_id)));
-    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(
+    RETURN_IF_ERROR(conn.LockKey(absl::StrCat("request:", spec_.collection, "/", request_id)));
+    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
         "SELECT response FROM idempotency_keys WHERE collection = ? AND request_id = ?"));
-    stmt.Bind(1, spec_.collection).Bind(2, std::string(request_id));
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (row) return ParseInto(stmt.Blob(0), resource);  // a retry: the first result
+    stmt.Bind(1, spec_.collection).Bind(2, request_id);
+    ASSIGN_OR_RETURN(bool found, stmt.Step());
+    if (found) return ParseInto(stmt.Blob(0), resource);  // a retry: the first result
   }
   const std::string name = GetString(resource, "name");
   {
-    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
+    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(absl::StrCat(
         "SELECT delete_time IS NOT NULL FROM ", catalog_.table(), " WHERE name = ?")));
     stmt.Bind(1, name);
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (row) {
+    ASSIGN_OR_RETURN(bool found, stmt.Step());
+    if (found) {
       return absl::AlreadyExistsError(absl::StrCat(
           spec_.singular, " '", name, "' already exists",
           stmt.Int(0) ? " (soft-deleted: undelete it or choose another id)" : ""));
     }
   }
-  if (check) RETURN_IF_ERROR(check(*conn));
+  if (row.check) RETURN_IF_ERROR(row.check(conn));
   const int64_t now = NowMicros();
   SetTime(resource, "create_time", now);
   SetTime(resource, "update_time", now);
   ClearField(resource, "delete_time");
   SetString(resource, "etag", NewEtag());
-  RETURN_IF_ERROR(WriteRow(*conn, resource, 0));
-  RETURN_IF_ERROR(AppendAudit(*conn, actor, name, "", GetString(resource, "etag")));
+  RETURN_IF_ERROR(WriteRow(conn, resource, 0));
+  RETURN_IF_ERROR(AppendAudit(conn, actor, name, "", GetString(resource, "etag")));
   if (!request_id.empty()) {
-    ASSIGN_OR_RETURN(auto stmt, conn->Prepare(
+    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
         "INSERT INTO idempotency_keys (collection, request_id, response, create_time) "
         "VALUES (?, ?, ?, ?)"));
-    stmt.Bind(1, spec_.collection).Bind(2, std::string(request_id))
-        .Bind(3, resource.SerializeAsString()).Bind(4, now);
+    stmt.Bind(1, spec_.collection).Bind(2, request_id).Bind(3, resource.SerializeAsString()).Bind(4, now);
     RETURN_IF_ERROR(stmt.Run());
   }
-  RETURN_IF_ERROR(tx.Commit());
-  if (on_commit_) on_commit_();
   return absl::OkStatus();
 }
 

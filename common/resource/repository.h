@@ -56,6 +56,15 @@ class Repository {
   // before, `resource` becomes that earlier result instead and nothing is written.
   absl::Status Insert(google::protobuf::Message& resource, absl::string_view request_id,
                       const TxCheck& check, const Actor& actor);
+  // Several inserts in one transaction: all or none. An error names the failing row's
+  // `index` as requests[index].
+  struct NewRow {
+    google::protobuf::Message* resource;
+    std::string request_id;
+    TxCheck check;
+    int index = 0;
+  };
+  absl::Status InsertMany(std::vector<NewRow>& rows, const Actor& actor);
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Get(absl::string_view name,
                                                                  bool show_deleted);
   // In the order of `names`; NOT_FOUND naming every missing one.
@@ -71,6 +80,7 @@ class Repository {
   absl::Status WriteRow(storage::Connection& conn, google::protobuf::Message& resource,
                         int64_t seq);
   absl::Status NotFound(absl::string_view name) const;
+  absl::Status InsertRow(storage::Connection& conn, NewRow& row, const Actor& actor);
 
   storage::Database* db_;
   ResourceSpec spec_;

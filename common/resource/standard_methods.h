@@ -18,6 +18,7 @@
   }
 
 #define KP_CREATE_METHOD(ns, R, crud) KP_METHOD_(ns, Create##R, crud, Create)
+#define KP_BATCH_CREATE_METHOD(ns, Rs, crud) KP_METHOD_(ns, BatchCreate##Rs, crud, BatchCreate)
 #define KP_GET_METHOD(ns, R, crud) KP_METHOD_(ns, Get##R, crud, Get)
 #define KP_BATCH_GET_METHOD(ns, Rs, crud) KP_METHOD_(ns, BatchGet##Rs, crud, BatchGet)
 #define KP_LIST_METHOD(ns, Rs, crud) KP_METHOD_(ns, List##Rs, crud, List)
@@ -25,9 +26,10 @@
 #define KP_DELETE_METHOD(ns, R, crud) KP_METHOD_(ns, Delete##R, crud, Delete)
 #define KP_UNDELETE_METHOD(ns, R, crud) KP_METHOD_(ns, Undelete##R, crud, Undelete)
 
-// All seven: Create, Get, BatchGet, List, Update, Delete, Undelete.
+// All eight: Create, BatchCreate, Get, BatchGet, List, Update, Delete, Undelete.
 #define KP_STANDARD_METHODS(ns, R, Rs, crud) \
   KP_CREATE_METHOD(ns, R, crud)              \
+  KP_BATCH_CREATE_METHOD(ns, Rs, crud)       \
   KP_GET_METHOD(ns, R, crud)                 \
   KP_BATCH_GET_METHOD(ns, Rs, crud)          \
   KP_LIST_METHOD(ns, Rs, crud)               \

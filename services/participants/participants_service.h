@@ -33,6 +33,7 @@ class ParticipantsService final : public v1::ParticipantService::CallbackService
 
   KP_STANDARD_METHODS(v1, Participant, Participants, participants_)
   KP_CREATE_METHOD(v1, Registration, registrations_)
+  KP_BATCH_CREATE_METHOD(v1, Registrations, registrations_)
   KP_GET_METHOD(v1, Registration, registrations_)
   KP_LIST_METHOD(v1, Registrations, registrations_)
   KP_UPDATE_METHOD(v1, Registration, registrations_)

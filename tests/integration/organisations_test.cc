@@ -1,5 +1,6 @@
 // OrganisationService against the real binary: every standard method, bad input, paging,
 // idempotency, optimistic concurrency and soft delete.
+#include <algorithm>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -65,6 +66,63 @@ TEST(Organisations, Create_ReturnsResourceWithOutputOnlyFieldsSet) {
   const auto got = Get("organisations/" + id);
   EXPECT_EQ(got.SerializeAsString(), resp.organisation().SerializeAsString());
   EXPECT_EQ(got.external_ids().at("wikidata"), "Q1664155");
+}
+
+TEST(Organisations, BatchCreate_CreatesEveryOneInOrder) {
+  ov1::BatchCreateOrganisationsRequest req;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back(UniqueId("batch"));
+    auto* r = req.add_requests();
+    r->set_organisation_id(ids.back());
+    r->mutable_organisation()->set_display_name("Batch member " + std::to_string(i));
+    r->mutable_organisation()->set_country_code("SD");
+  }
+  ov1::BatchCreateOrganisationsResponse resp;
+  ASSERT_TRUE(S().org().BatchCreateOrganisations(Ctx().get(), req, &resp).ok());
+  ASSERT_EQ(resp.organisations_size(), 20);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(resp.organisations(i).name(), "organisations/" + ids[i]);
+    EXPECT_FALSE(resp.organisations(i).etag().empty());
+  }
+  ov1::BatchGetOrganisationsRequest get;
+  for (const auto& id : ids) get.add_names("organisations/" + id);
+  ov1::BatchGetOrganisationsResponse got;
+  EXPECT_TRUE(S().org().BatchGetOrganisations(Ctx().get(), get, &got).ok());
+}
+
+TEST(Organisations, BatchCreate_OneBadRequestCreatesNone) {
+  const std::string good = UniqueId("good"), dup = UniqueId("dup");
+  ov1::BatchCreateOrganisationsRequest req;
+  auto* a = req.add_requests();
+  a->set_organisation_id(good);
+  a->mutable_organisation()->set_display_name("Fine");
+  auto* b = req.add_requests();
+  b->set_organisation_id(dup);  // no display name
+  auto* c = req.add_requests();
+  c->set_organisation_id(dup);
+  c->mutable_organisation()->set_display_name("Same id again");
+  ov1::BatchCreateOrganisationsResponse resp;
+  grpc::Status s = S().org().BatchCreateOrganisations(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const auto fields = ViolationFields(s);
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "requests[1].organisation.display_name"), fields.end()) << s.error_message();
+  EXPECT_NE(std::find(fields.begin(), fields.end(), "requests[2].organisation_id"), fields.end()) << s.error_message();
+  ov1::GetOrganisationRequest get;
+  get.set_name("organisations/" + good);
+  ov1::GetOrganisationResponse got;
+  EXPECT_EQ(S().org().GetOrganisation(Ctx().get(), get, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  // An existing id fails the whole batch at commit time too, naming the request.
+  req.clear_requests();
+  req.add_requests()->mutable_organisation()->set_display_name("Would be new");
+  auto* existing = req.add_requests();
+  existing->set_organisation_id(CreateOrganisation(UniqueId("exists")).name().substr(14));
+  existing->mutable_organisation()->set_display_name("Clash");
+  s = S().org().BatchCreateOrganisations(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(s.error_message().find("requests[1]"), std::string::npos) << s.error_message();
+  ov1::BatchCreateOrganisationsRequest empty;
+  EXPECT_EQ(S().org().BatchCreateOrganisations(Ctx().get(), empty, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST(Organisations, Create_GeneratesAnIdWhenNoneIsGiven) {

@@ -196,6 +196,57 @@ TEST(Registrations, FiftyConcurrentRegistrationsForCapacityTen_LeaveExactlyTen) 
   EXPECT_EQ(LiveRegistrations(event.name()), 10);
 }
 
+TEST(Registrations, BatchCreate_AllOrNoneAtCapacity) {
+  const auto org = CreateOrganisation(UniqueId("org"));
+  const auto event = CreateEvent(UniqueId("evt"), {org.name()}, /*capacity=*/3);
+  pv1::BatchCreateRegistrationsRequest req;
+  for (int i = 0; i < 5; ++i) {
+    auto* r = req.add_requests()->mutable_registration();
+    r->set_event(event.name());
+    r->set_participant(CreateParticipant(UniqueId("b"), org.name()).name());
+    r->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
+  }
+  pv1::BatchCreateRegistrationsResponse resp;
+  grpc::Status s = S().part().BatchCreateRegistrations(Ctx().get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("requests[3]"), std::string::npos) << s.error_message();
+  EXPECT_EQ(LiveRegistrations(event.name()), 0);
+  // Three fit.
+  while (req.requests_size() > 3) req.mutable_requests()->RemoveLast();
+  ASSERT_TRUE(S().part().BatchCreateRegistrations(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.registrations_size(), 3);
+  EXPECT_EQ(LiveRegistrations(event.name()), 3);
+}
+
+TEST(Registrations, BatchCreate_AsksTheEventsServiceOncePerEvent) {
+  const auto org = CreateOrganisation(UniqueId("org"));
+  const auto event = CreateEvent(UniqueId("evt"), {org.name()});
+  pv1::BatchCreateParticipantsRequest people;
+  for (int i = 0; i < 50; ++i) {
+    auto* p = people.add_requests()->mutable_participant();
+    p->set_given_name("Batch");
+    p->set_family_name(absl::StrCat("Person ", i));
+    p->set_organisation(org.name());
+  }
+  pv1::BatchCreateParticipantsResponse created;
+  ASSERT_TRUE(S().part().BatchCreateParticipants(Ctx().get(), people, &created).ok());
+  ASSERT_EQ(created.participants_size(), 50);
+  pv1::BatchCreateRegistrationsRequest req;
+  for (const auto& p : created.participants()) {
+    auto* r = req.add_requests()->mutable_registration();
+    r->set_event(event.name());
+    r->set_participant(p.name());
+    r->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
+  }
+  const std::string marker = "EventService/GetEvent";
+  const int before = CountLines(S().events().log_path(), marker);
+  pv1::BatchCreateRegistrationsResponse resp;
+  ASSERT_TRUE(S().part().BatchCreateRegistrations(Ctx().get(), req, &resp).ok());
+  EXPECT_EQ(resp.registrations_size(), 50);
+  EXPECT_EQ(CountLines(S().events().log_path(), marker) - before, 1);
+  EXPECT_EQ(LiveRegistrations(event.name()), 50);
+}
+
 TEST(Registrations, CancellingOrDeletingFreesAPlace) {
   const auto org = CreateOrganisation(UniqueId("org"));
   const auto event = CreateEvent(UniqueId("evt"), {org.name()}, /*capacity=*/1);

@@ -183,6 +183,9 @@ std::vector<Case> Cases() {
   c.push_back({"CreateOrganisation", Needs::kEditor, [](Endpoint& e, const std::string& w) {
     ov1::CreateOrganisationRequest r; r.mutable_organisation()->set_display_name("New"); ov1::CreateOrganisationResponse o;
     return e.org->CreateOrganisation(As(w).get(), r, &o); }});
+  c.push_back({"BatchCreateOrganisations", Needs::kEditor, [](Endpoint& e, const std::string& w) {
+    ov1::BatchCreateOrganisationsRequest r; r.add_requests()->mutable_organisation()->set_display_name("New");
+    ov1::BatchCreateOrganisationsResponse o; return e.org->BatchCreateOrganisations(As(w).get(), r, &o); }});
   c.push_back({"UpdateOrganisation", Needs::kEditor, [](Endpoint& e, const std::string& w) {
     ov1::UpdateOrganisationRequest r; r.mutable_organisation()->set_name(F().org_b);
     r.mutable_organisation()->set_acronym("B"); r.mutable_update_mask()->add_paths("acronym");
@@ -217,6 +220,11 @@ std::vector<Case> Cases() {
     x->mutable_start_date()->set_year(2025); x->mutable_start_date()->set_month(2); x->mutable_start_date()->set_day(2);
     *x->mutable_end_date() = x->start_date(); x->add_hosts(F().org_a);
     ev1::CreateEventResponse o; return e.ev->CreateEvent(As(w).get(), r, &o); }});
+  c.push_back({"BatchCreateEvents", Needs::kEditor, [](Endpoint& e, const std::string& w) {
+    ev1::BatchCreateEventsRequest r; auto* x = r.add_requests()->mutable_event(); x->set_title("T");
+    x->set_kind(ev1::EVENT_KIND_OTHER); x->mutable_start_date()->set_year(2025); x->mutable_start_date()->set_month(2);
+    x->mutable_start_date()->set_day(2); *x->mutable_end_date() = x->start_date(); x->add_hosts(F().org_a);
+    ev1::BatchCreateEventsResponse o; return e.ev->BatchCreateEvents(As(w).get(), r, &o); }});
   c.push_back({"UpdateEvent", Needs::kEditor, [](Endpoint& e, const std::string& w) {
     ev1::UpdateEventRequest r; r.mutable_event()->set_name(F().event); r.mutable_event()->set_summary("S");
     r.mutable_update_mask()->add_paths("summary"); ev1::UpdateEventResponse o; return e.ev->UpdateEvent(As(w).get(), r, &o); }});
@@ -241,6 +249,10 @@ std::vector<Case> Cases() {
     pv1::CreateParticipantRequest r; r.mutable_participant()->set_given_name("N"); r.mutable_participant()->set_family_name("P");
     r.mutable_participant()->set_organisation(F().org_a); pv1::CreateParticipantResponse o;
     return e.part->CreateParticipant(As(w).get(), r, &o); }});
+  c.push_back({"BatchCreateParticipants", Needs::kRegistrarOfA, [](Endpoint& e, const std::string& w) {
+    pv1::BatchCreateParticipantsRequest r; auto* p = r.add_requests()->mutable_participant(); p->set_given_name("N");
+    p->set_family_name("P"); p->set_organisation(F().org_a); pv1::BatchCreateParticipantsResponse o;
+    return e.part->BatchCreateParticipants(As(w).get(), r, &o); }});
   c.push_back({"UpdateParticipant", Needs::kRegistrarOfA, [](Endpoint& e, const std::string& w) {
     pv1::UpdateParticipantRequest r; r.mutable_participant()->set_name(F().person_a);
     r.mutable_participant()->set_job_title("J"); r.mutable_update_mask()->add_paths("job_title");
@@ -258,6 +270,10 @@ std::vector<Case> Cases() {
     pv1::CreateRegistrationRequest r; r.mutable_registration()->set_event(F().event);
     r.mutable_registration()->set_participant(NewPersonA(e)); r.mutable_registration()->set_role(pv1::REGISTRATION_ROLE_EXPERT);
     pv1::CreateRegistrationResponse o; return e.part->CreateRegistration(As(w).get(), r, &o); }});
+  c.push_back({"BatchCreateRegistrations", Needs::kRegistrarOfA, [](Endpoint& e, const std::string& w) {
+    pv1::BatchCreateRegistrationsRequest r; auto* g = r.add_requests()->mutable_registration(); g->set_event(F().event);
+    g->set_participant(NewPersonA(e)); g->set_role(pv1::REGISTRATION_ROLE_EXPERT);
+    pv1::BatchCreateRegistrationsResponse o; return e.part->BatchCreateRegistrations(As(w).get(), r, &o); }});
   c.push_back({"GetRegistration", Needs::kAnyone, [](Endpoint& e, const std::string& w) {
     pv1::GetRegistrationRequest r; r.set_name(F().registration_a); pv1::GetRegistrationResponse o;
     return e.part->GetRegistration(As(w).get(), r, &o); }});
