@@ -79,17 +79,18 @@ ${body}  };
   set(${out_var} ${out} PARENT_SCOPE)
 endfunction()
 
-# kp_service(NAME events SOURCES a.cc ... MIGRATIONS migrations/0001_x.sql ...): a backend's
-# object library (kp_<name>_lib, linked by the binary and its tests, with the SQL migrations
-# embedded as <ns>::Migrations()) and its binary kp-<name> from main.cc.
+# kp_service(NAME events SOURCES a.cc ...): a backend's object library (kp_<name>_lib, linked by
+# the binary and its tests, with its SQL migrations — migrations/*.sql for SQLite and
+# migrations/postgresql/*.sql — embedded as <ns>::Migrations()) and its binary kp-<name>.
 function(kp_service)
-  cmake_parse_arguments(ARG "" "NAME" "SOURCES;MIGRATIONS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES" ${ARGN})
   # Every service also keeps the shared audit log (common/resource/migrations).
   # PostgreSQL's versions of both live in their migrations/postgresql directories.
-  file(GLOB common_migrations ${PROJECT_SOURCE_DIR}/common/resource/migrations/*.sql
+  file(GLOB common_migrations CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/common/resource/migrations/*.sql
                               ${PROJECT_SOURCE_DIR}/common/resource/migrations/postgresql/*.sql)
-  file(GLOB pg_migrations ${CMAKE_CURRENT_SOURCE_DIR}/migrations/postgresql/*.sql)
-  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${ARG_MIGRATIONS} ${pg_migrations} ${common_migrations})
+  file(GLOB own_migrations CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/migrations/*.sql
+                           ${CMAKE_CURRENT_SOURCE_DIR}/migrations/postgresql/*.sql)
+  kp_embed_sql(migrations_cc "kp::${ARG_NAME}" ${own_migrations} ${common_migrations})
   add_library(kp_${ARG_NAME}_lib STATIC ${ARG_SOURCES} ${migrations_cc})
   target_link_libraries(kp_${ARG_NAME}_lib PUBLIC kp_common)
   kp_warnings(kp_${ARG_NAME}_lib)

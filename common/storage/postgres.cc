@@ -4,6 +4,7 @@
 #include <endian.h>
 #include <libpq-fe.h>
 
+#include <cmath>
 #include <cstring>
 #include <regex>
 
@@ -20,7 +21,7 @@ namespace {
 
 // Type OIDs (src/include/catalog/pg_type.dat).
 constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kFloat4 = 700,
-              kFloat8 = 701;
+              kFloat8 = 701, kNumeric = 1700;
 
 absl::Status ErrorFrom(PGconn* conn, const PGresult* res, absl::string_view context) {
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
@@ -43,6 +44,22 @@ uint32_t Load32(const char* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return be32toh(v);
+}
+int16_t Load16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return static_cast<int16_t>(be16toh(v));
+}
+
+// NUMERIC's binary form (what SUM of integers returns): base-10000 digits with a weight.
+double NumericToDouble(const char* p, int length) {
+  if (length < 8) return 0;
+  const int ndigits = Load16(p), weight = Load16(p + 2), sign = static_cast<uint16_t>(Load16(p + 4));
+  double value = 0;
+  for (int i = 0; i < ndigits && 8 + 2 * i + 1 < length; ++i) {
+    value += Load16(p + 8 + 2 * i) * std::pow(10000.0, weight - i);
+  }
+  return sign == 0x4000 ? -value : value;
 }
 
 class PgStatement final : public StatementImpl {
@@ -105,10 +122,11 @@ class PgStatement final : public StatementImpl {
       case kInt8: return static_cast<int64_t>(Load64(p));
       case kInt4:
       case kOid: return static_cast<int32_t>(Load32(p));
-      case kInt2: return static_cast<int16_t>(be16toh(*reinterpret_cast<const uint16_t*>(p)));
+      case kInt2: return Load16(p);
       case kBool: return p[0] != 0;
       case kFloat4:
-      case kFloat8: return static_cast<int64_t>(Double(col));
+      case kFloat8:
+      case kNumeric: return std::llround(Double(col));
       default: {
         int64_t v = 0;
         (void)absl::SimpleAtoi(Bytes(col), &v);
@@ -133,6 +151,7 @@ class PgStatement final : public StatementImpl {
         std::memcpy(&f, &bits, 4);
         return f;
       }
+      case kNumeric: return NumericToDouble(p, PQgetlength(result_, row_, col));
       default: return static_cast<double>(Int(col));
     }
   }
@@ -151,7 +170,8 @@ class PgStatement final : public StatementImpl {
       case kOid:
       case kBool: return Int(col);
       case kFloat4:
-      case kFloat8: return Double(col);
+      case kFloat8:
+      case kNumeric: return Double(col);
       default: return std::string(Bytes(col));
     }
   }

@@ -9,10 +9,14 @@
 //   kp-bench setup-register --target=HOST:PORT [--name=PREFIX]
 //                                                     creates the events and participants the
 //                                                     register scenario pairs up; prints the prefix
+//   kp-bench generate --target=HOST:PORT [--scale=1 --seed=42]
+//                                                     loads the large dataset (dataset.cc)
 // Scenarios: health (grpc.health.v1 Check), overview (PortalService.GetEventOverview of
 // --name), statistics (PortalService.GetStatistics over all years), get-event
 // (EventService.GetEvent of --name), register (CreateRegistration, a new
-// participant/event pair each call, from the setup-register prefix given as --name).
+// participant/event pair each call, from the setup-register prefix given as --name),
+// list-first / list-deep (ListParticipants, 50 a page: page 1 / page --list_deep_page, found
+// by paging before the run), list-filtered (ListEvents of trainings since 2020, first page).
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -34,6 +38,7 @@
 #include "khartoum/gateway/v1/portal.grpc.pb.h"
 #include "khartoum/organisations/v1/organisations.grpc.pb.h"
 #include "khartoum/participants/v1/participants.grpc.pb.h"
+#include "tools/bench/dataset.h"
 #include "tools/bench/load.h"
 
 ABSL_FLAG(std::string, target, "localhost:50050", "setup-overview: where to create the data.");
@@ -45,7 +50,9 @@ ABSL_FLAG(int, register_participants, 4000, "setup-register/register: participan
 ABSL_FLAG(std::string, runs, "", "run: LABEL=SCENARIO@HOST:PORT, comma separated.");
 ABSL_FLAG(std::string, baseline, "", "run: the label every other run is divided by.");
 ABSL_FLAG(std::string, name, "", "run: the resource the scenarios read.");
-ABSL_FLAG(int, concurrency, 64, "run: calls in flight.");
+ABSL_FLAG(int, concurrency, 64, "run: calls in flight (open loop: at most).");
+ABSL_FLAG(double, rate, 0, "run: > 0 for an open loop at this many calls per second (each run).");
+ABSL_FLAG(int, list_deep_page, 2000, "run: the page list-deep reads (page size 50), or the last one.");
 ABSL_FLAG(int, channels, 4, "run: client connections.");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "run: measured time of each repeat.");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "run: unmeasured time before each repeat.");
@@ -189,6 +196,30 @@ int SetupRegister() {
   return 0;
 }
 
+// The page token of ListParticipants page `page` (50 a page; the last page if there are fewer).
+// Tokens do not depend on the page size, so most of the way is taken 1,000 rows at a time.
+std::string DeepPageToken(const std::string& address, int page) {
+  auto stub = pv1::ParticipantService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  int64_t skipped = 0;
+  const int64_t target = static_cast<int64_t>(page - 1) * 50;
+  std::string token;
+  while (skipped < target) {
+    pv1::ListParticipantsRequest req;
+    req.set_page_size(target - skipped >= 1000 ? 1000 : 50);
+    req.set_page_token(token);
+    pv1::ListParticipantsResponse resp;
+    if (auto s = stub->ListParticipants(Ctx().get(), req, &resp); !s.ok()) {
+      std::cerr << "paging to page " << page << ": " << s.error_message() << "\n";
+      std::exit(1);
+    }
+    if (resp.next_page_token().empty()) break;  // fewer pages: stay on the last full one
+    token = resp.next_page_token();
+    skipped += req.page_size();
+  }
+  std::fprintf(stderr, "list-deep reads the page after row %lld\n", static_cast<long long>(skipped));
+  return token;
+}
+
 kp::bench::Target MakeTarget(const std::string& scenario, const std::string& address, const std::string& name) {
   kp::bench::Target t;
   t.address = address;
@@ -206,6 +237,18 @@ kp::bench::Target MakeTarget(const std::string& scenario, const std::string& add
     t.method = "/khartoum.events.v1.EventService/GetEvent";
     ev1::GetEventRequest req;
     req.set_name(name);
+    t.request = req.SerializeAsString();
+  } else if (scenario == "list-first" || scenario == "list-deep") {
+    t.method = "/khartoum.participants.v1.ParticipantService/ListParticipants";
+    pv1::ListParticipantsRequest req;
+    req.set_page_size(50);
+    if (scenario == "list-deep") req.set_page_token(DeepPageToken(address, absl::GetFlag(FLAGS_list_deep_page)));
+    t.request = req.SerializeAsString();
+  } else if (scenario == "list-filtered") {
+    t.method = "/khartoum.events.v1.EventService/ListEvents";
+    ev1::ListEventsRequest req;
+    req.set_page_size(50);
+    req.set_filter("kind = TRAINING AND start_date >= \"2020-01-01\"");
     t.request = req.SerializeAsString();
   } else if (scenario == "register") {
     // Call n registers participant n / E for event n % E: a new pair every call until P × E.
@@ -255,6 +298,7 @@ int RunScenarios() {
     return 2;
   }
   kp::bench::LoadOptions options;
+  options.rate = absl::GetFlag(FLAGS_rate);
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.channels = absl::GetFlag(FLAGS_channels);
   options.duration = absl::GetFlag(FLAGS_duration);
@@ -283,13 +327,21 @@ int RunScenarios() {
     run.median.max_ms = *std::max_element(mx.begin(), mx.end());
     if (run.label == absl::GetFlag(FLAGS_baseline)) baseline = &run;
   }
+  const std::string load = options.rate > 0
+                               ? absl::StrFormat("Open loop at %.0f calls/s (at most %d in flight)", options.rate,
+                                                 options.concurrency)
+                               : absl::StrFormat("Concurrency %d", options.concurrency);
   std::string md = absl::StrFormat(
-      "Concurrency %d over %d connections, %d × %s measured per run (after %s warm-up), medians of the repeats.\n\n"
+      "%s over %d connections, %d × %s measured per run (after %s warm-up), medians of the repeats.\n\n"
       "| run | scenario | QPS | p50 ms | p90 ms | p99 ms | max ms | errors | QPS ÷ %s | p50 ÷ %s |\n"
       "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-      options.concurrency, options.channels, absl::GetFlag(FLAGS_repeat), absl::FormatDuration(options.duration),
+      load, options.channels, absl::GetFlag(FLAGS_repeat), absl::FormatDuration(options.duration),
       absl::FormatDuration(options.warmup), absl::GetFlag(FLAGS_baseline), absl::GetFlag(FLAGS_baseline));
-  std::string json = "{\"runs\":[";
+  std::string json = absl::StrFormat(
+      "{\"mode\":\"%s\",\"rate\":%.1f,\"concurrency\":%d,\"channels\":%d,\"repeat\":%d,\"duration_s\":%.1f,"
+      "\"baseline\":\"%s\",\"runs\":[",
+      options.rate > 0 ? "open-loop" : "closed-loop", options.rate, options.concurrency, options.channels,
+      absl::GetFlag(FLAGS_repeat), absl::ToDoubleSeconds(options.duration), absl::GetFlag(FLAGS_baseline));
   for (size_t i = 0; i < runs.size(); ++i) {
     const auto& m = runs[i].median;
     int64_t errors = 0;
@@ -336,6 +388,7 @@ int main(int argc, char** argv) {
   const std::string command = args.size() > 1 ? args[1] : "";
   if (command == "setup-overview") return SetupOverview();
   if (command == "setup-register") return SetupRegister();
+  if (command == "generate") return kp::bench::GenerateDataset(absl::GetFlag(FLAGS_target));
   if (command == "run") return RunScenarios();
   std::cerr << "usage: kp-bench setup-overview|run [flags]; --help lists them\n";
   return 2;

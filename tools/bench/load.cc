@@ -71,45 +71,124 @@ class Slot {
   grpc::ByteBuffer request_, response_;
 };
 
-}  // namespace
-
-LoadResult RunLoad(const Target& target, const LoadOptions& options) {
-  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
-  for (int c = 0; c < options.channels; ++c) {
-    grpc::ChannelArguments args;
-    args.SetInt("kp.bench.channel", c);  // distinct arguments: a connection of its own
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stubs.push_back(std::make_unique<grpc::GenericStub>(
-        grpc::CreateCustomChannel(target.address, grpc::InsecureChannelCredentials(), args)));
+// Open loop: one call, started at its scheduled time by the pacer; deletes itself when done.
+class OpenCall {
+ public:
+  struct Shared {
+    absl::Mutex mu;
+    std::vector<double> latencies_ms ABSL_GUARDED_BY(mu);
+    std::map<std::string, int64_t> errors ABSL_GUARDED_BY(mu);
+    std::atomic<int> in_flight{0};
+    absl::Time measure_from, end;
+  };
+  OpenCall(Shared* shared, grpc::GenericStub* stub, const std::string& method, std::string request,
+           absl::Time scheduled)
+      : shared_(shared), scheduled_(scheduled) {
+    grpc::Slice slice(request);
+    request_ = grpc::ByteBuffer(&slice, 1);
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    ++shared_->in_flight;
+    stub->UnaryCall(&ctx_, method, grpc::StubOptions(), &request_, &response_, [this](grpc::Status s) {
+      const absl::Time now = absl::Now();
+      if (scheduled_ >= shared_->measure_from && scheduled_ < shared_->end) {
+        absl::MutexLock lock(&shared_->mu);
+        shared_->latencies_ms.push_back(absl::ToDoubleMilliseconds(now - scheduled_));
+        if (!s.ok()) ++shared_->errors[StatusCodeName(static_cast<int>(s.error_code()))];
+      }
+      --shared_->in_flight;
+      delete this;
+    });
   }
-  const absl::Time start = absl::Now();
-  const absl::Time measure_from = start + options.warmup;
-  const absl::Time end = measure_from + options.duration;
-  std::atomic<int> running{options.concurrency};
-  absl::Notification all_done;
-  static std::atomic<int64_t> sequence{0};  // across runs too: generated requests never repeat
-  std::vector<std::unique_ptr<Slot>> slots;
-  for (int i = 0; i < options.concurrency; ++i) {
-    slots.push_back(std::make_unique<Slot>(stubs[i % stubs.size()].get(), target, measure_from, end, &running, &all_done, &sequence));
-  }
-  for (auto& s : slots) s->Start();
-  all_done.WaitForNotification();
 
+ private:
+  Shared* shared_;
+  absl::Time scheduled_;
+  grpc::ClientContext ctx_;
+  grpc::ByteBuffer request_, response_;
+};
+
+LoadResult Summarize(std::vector<double> all, std::map<std::string, int64_t> errors, absl::Duration duration) {
   LoadResult result;
-  std::vector<double> all;
-  for (auto& s : slots) {
-    all.insert(all.end(), s->latencies_ms.begin(), s->latencies_ms.end());
-    for (auto& [code, n] : s->errors) result.errors[code] += n;
-  }
+  result.errors = std::move(errors);
   std::sort(all.begin(), all.end());
   result.calls = static_cast<int64_t>(all.size());
-  result.qps = static_cast<double>(all.size()) / absl::ToDoubleSeconds(options.duration);
+  result.qps = static_cast<double>(all.size()) / absl::ToDoubleSeconds(duration);
   auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
   result.p50_ms = pct(0.50);
   result.p90_ms = pct(0.90);
   result.p99_ms = pct(0.99);
   result.max_ms = all.empty() ? 0 : all.back();
   return result;
+}
+
+std::vector<std::unique_ptr<grpc::GenericStub>> MakeStubs(const Target& target, int channels) {
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
+  for (int c = 0; c < channels; ++c) {
+    grpc::ChannelArguments args;
+    args.SetInt("kp.bench.channel", c);  // distinct arguments: a connection of its own
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(64 << 20);
+    stubs.push_back(std::make_unique<grpc::GenericStub>(
+        grpc::CreateCustomChannel(target.address, grpc::InsecureChannelCredentials(), args)));
+  }
+  return stubs;
+}
+
+std::atomic<int64_t> g_sequence{0};  // across runs too: generated requests never repeat
+
+LoadResult RunOpenLoop(const Target& target, const LoadOptions& options) {
+  auto stubs = MakeStubs(target, std::max(1, options.channels));
+  OpenCall::Shared shared;
+  const absl::Time start = absl::Now();
+  shared.measure_from = start + options.warmup;
+  shared.end = shared.measure_from + options.duration;
+  const absl::Duration interval = absl::Seconds(1.0 / options.rate);
+  int64_t overload = 0;
+  for (int64_t k = 0;; ++k) {
+    const absl::Time scheduled = start + interval * k;
+    if (scheduled >= shared.end) break;
+    const absl::Time now = absl::Now();
+    if (scheduled > now) absl::SleepFor(scheduled - now);  // pacing: the schedule, not a wait for a result
+    if (shared.in_flight.load() >= options.concurrency) {
+      if (scheduled >= shared.measure_from) ++overload;
+      continue;
+    }
+    new OpenCall(&shared, stubs[k % stubs.size()].get(), target.method,
+                 target.make_request ? target.make_request(g_sequence++) : target.request, scheduled);
+  }
+  const absl::Time drain_deadline = absl::Now() + absl::Seconds(35);
+  while (shared.in_flight.load() > 0 && absl::Now() < drain_deadline) {
+    absl::SleepFor(absl::Milliseconds(1));  // the last calls' answers (each has a 30 s deadline)
+  }
+  absl::MutexLock lock(&shared.mu);
+  if (overload > 0) shared.errors["CLIENT_OVERLOAD"] += overload;
+  return Summarize(std::move(shared.latencies_ms), std::move(shared.errors), options.duration);
+}
+
+}  // namespace
+
+LoadResult RunLoad(const Target& target, const LoadOptions& options) {
+  if (options.rate > 0) return RunOpenLoop(target, options);
+  auto stubs = MakeStubs(target, options.channels);
+  const absl::Time start = absl::Now();
+  const absl::Time measure_from = start + options.warmup;
+  const absl::Time end = measure_from + options.duration;
+  std::atomic<int> running{options.concurrency};
+  absl::Notification all_done;
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (int i = 0; i < options.concurrency; ++i) {
+    slots.push_back(std::make_unique<Slot>(stubs[i % stubs.size()].get(), target, measure_from, end, &running, &all_done, &g_sequence));
+  }
+  for (auto& s : slots) s->Start();
+  all_done.WaitForNotification();
+
+  std::vector<double> all;
+  std::map<std::string, int64_t> errors;
+  for (auto& s : slots) {
+    all.insert(all.end(), s->latencies_ms.begin(), s->latencies_ms.end());
+    for (auto& [code, n] : s->errors) errors[code] += n;
+  }
+  return Summarize(std::move(all), std::move(errors), options.duration);
 }
 
 double PeakRssMiB(int pid) {

@@ -1,5 +1,5 @@
-// A closed-loop load generator: keeps `concurrency` unary calls in flight over several
-// channels with gRPC's callback API for a fixed time, and records every latency.
+// A load generator over several channels with gRPC's callback API, for a fixed time: closed
+// loop (a fixed number of calls in flight) or open loop (a fixed rate); records every latency.
 #pragma once
 
 #include <functional>
@@ -20,6 +20,12 @@ struct Target {
 };
 
 struct LoadOptions {
+  // > 0: open loop, this many calls per second started on schedule whatever the answers
+  // (latency counts from the scheduled start, so a server that falls behind is charged for the
+  // queue, not hidden by it); concurrency is then the most calls in flight before new ones are
+  // counted as errors (code "CLIENT_OVERLOAD") instead of sent. 0: closed loop, `concurrency`
+  // calls always in flight.
+  double rate = 0;
   int concurrency = 64;
   int channels = 4;
   absl::Duration duration = absl::Seconds(5);
