@@ -46,12 +46,22 @@ grpc::ServerUnaryReactor* PortalService::Handle(grpc::CallbackServerContext* ctx
   auto* reactor = ctx->DefaultReactor();
   std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
   if (!admitted) return reactor;
-  pool_->Schedule([=, this, from = std::move(*admitted)] {
-    // Every aggregate reads all three backends: its entries depend on all three generations.
-    static const std::vector<absl::string_view> kServices = {"organisations", "events", "participants"};
-    const std::string bytes = ToString(*request);
+  // Every aggregate reads all three backends: its entries depend on all three generations.
+  static const std::vector<absl::string_view> kServices = {"organisations", "events", "participants"};
+  // A hit is answered here, on gRPC's thread (one Redis round trip, no copy of the body);
+  // misses are built on the worker pool.
+  std::string bytes = ToString(*request);
+  ResponseCache::Lookup lookup = cache_->Find(admitted->view, path, bytes, kServices);
+  if (lookup.outcome == CacheOutcome::kHit) {
+    ctx->AddInitialMetadata("x-kp-cache", OutcomeName(CacheOutcome::kHit));
+    *response = SharedByteBuffer(std::move(lookup.body));
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  pool_->Schedule([=, this, &build, from = std::move(*admitted), bytes = std::move(bytes),
+                   lookup = std::move(lookup)] {
     CacheOutcome outcome;
-    Loaded loaded = cache_->GetOrLoad(from.view, path, bytes, kServices, [&] { return build(from, bytes); }, &outcome);
+    Loaded loaded = cache_->Load(lookup, kServices, [&] { return build(from, bytes); }, &outcome);
     ctx->AddInitialMetadata("x-kp-cache", OutcomeName(outcome));
     if (loaded.status.ok()) *response = ToByteBuffer(loaded.body);
     reactor->Finish(loaded.status);

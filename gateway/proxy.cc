@@ -47,6 +47,13 @@ grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
+grpc::ByteBuffer SharedByteBuffer(Body body) {
+  auto* keep = new Body(std::move(body));
+  grpc::Slice slice(const_cast<char*>((*keep)->data()), (*keep)->size(),
+                    [](void* p) { delete static_cast<Body*>(p); }, keep);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
 bool ProxyService::IsCacheable(absl::string_view method_name) {
   if (method_name == "ListAuditEntries") return false;  // admins only, within one view
   return absl::StartsWith(method_name, "Get") || absl::StartsWith(method_name, "BatchGet") ||
@@ -96,8 +103,18 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
   auto* reactor = ctx->DefaultReactor();
   std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
   if (!admitted) return reactor;
-  // Redis is a blocking client: the lookup runs on the worker pool.
-  pool_->Schedule([this, ctx, reactor, request, response, &method, from = std::move(*admitted)] {
+  // A hit is answered here, on gRPC's thread: one Redis round trip (100 ms timeout, circuit
+  // breaker), no worker-pool hop and no copy of the body. Misses load on the worker pool.
+  std::string bytes = ToString(*request);
+  ResponseCache::Lookup lookup = cache_->Find(admitted->view, method, bytes, {backend_});
+  if (lookup.outcome == CacheOutcome::kHit) {
+    ctx->AddInitialMetadata("x-kp-cache", OutcomeName(CacheOutcome::kHit));
+    *response = SharedByteBuffer(std::move(lookup.body));
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  pool_->Schedule([this, ctx, reactor, request, response, &method, from = std::move(*admitted),
+                   lookup = std::move(lookup)] {
     std::unique_ptr<grpc::ClientContext> backend;
     auto load = [&]() -> Loaded {
       backend = BackendContext(from, timeout_);
@@ -113,7 +130,7 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
       return loaded;
     };
     CacheOutcome outcome;
-    Loaded loaded = cache_->GetOrLoad(from.view, method, ToString(*request), {backend_}, load, &outcome);
+    Loaded loaded = cache_->Load(lookup, {backend_}, load, &outcome);
     if (backend) CopyBackendMetadata(*backend, ctx);
     ctx->AddInitialMetadata("x-kp-cache", OutcomeName(outcome));
     if (loaded.status.ok()) *response = ToByteBuffer(loaded.body);

@@ -44,5 +44,7 @@ class ProxyService : public grpc::Service {
 
 std::string ToString(const grpc::ByteBuffer& buffer);
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
+// A buffer over a cached body without copying it (the body lives until gRPC has sent it).
+grpc::ByteBuffer SharedByteBuffer(Body body);
 
 }  // namespace kp::gateway

@@ -49,27 +49,26 @@ bool ResponseCache::LocalHas(const std::string& key) {
   return local_.contains(key);
 }
 
-bool ResponseCache::LocalHit(const std::string& key, const std::string& stamp, std::string* body) {
+Body ResponseCache::LocalHit(const std::string& key, const std::string& stamp) {
   absl::MutexLock lock(&local_mu_);
   auto it = local_.find(key);
-  if (it == local_.end() || it->second.stamp != stamp || absl::Now() >= it->second.expires) return false;
-  *body = it->second.body;
-  return true;
+  if (it == local_.end() || it->second.stamp != stamp || absl::Now() >= it->second.expires) return nullptr;
+  return it->second.body;
 }
 
-void ResponseCache::LocalStore(const std::string& key, const std::string& stamp, const std::string& body) {
-  const size_t size = key.size() + stamp.size() + body.size();
+void ResponseCache::LocalStore(const std::string& key, const std::string& stamp, Body body) {
+  const size_t size = key.size() + stamp.size() + body->size();
   if (size > local_budget_ / 16) return;  // large entries stay in Redis only
   absl::MutexLock lock(&local_mu_);
   if (auto it = local_.find(key); it != local_.end()) {
-    local_bytes_ -= key.size() + it->second.stamp.size() + it->second.body.size();
+    local_bytes_ -= key.size() + it->second.stamp.size() + it->second.body->size();
   }
   if (local_bytes_ + size > local_budget_) {
     // Simple and bounded: start over. Entries come back from Redis on their next read.
     local_.clear();
     local_bytes_ = 0;
   }
-  local_[key] = LocalEntry{stamp, body, absl::Now() + ttl_};
+  local_[key] = LocalEntry{stamp, std::move(body), absl::Now() + ttl_};
   local_bytes_ += size;
 }
 
@@ -128,20 +127,20 @@ void Count(CacheOutcome outcome) { metrics::RecordCache(OutcomeName(outcome)); }
 Loaded ResponseCache::GetOrLoad(absl::string_view view, absl::string_view method, absl::string_view request,
                                 const std::vector<absl::string_view>& services,
                                 const std::function<Loaded()>& load, CacheOutcome* outcome) {
-  Loaded loaded = GetOrLoadCounted(view, method, request, services, load, outcome);
-  Count(*outcome);
-  return loaded;
+  Lookup lookup = Find(view, method, request, services);
+  if (lookup.outcome == CacheOutcome::kHit) {
+    *outcome = CacheOutcome::kHit;
+    return Loaded{grpc::Status::OK, *lookup.body};
+  }
+  return Load(lookup, services, load, outcome);
 }
 
-Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view method, absl::string_view request,
-                                       const std::vector<absl::string_view>& services,
-                                       const std::function<Loaded()>& load, CacheOutcome* outcome) {
-  if (redis_ == nullptr) {
-    ++bypasses_;
-    *outcome = CacheOutcome::kBypass;
-    return load();
-  }
-  const std::string key = Key(view, method, request);
+ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_view method,
+                                          absl::string_view request, const std::vector<absl::string_view>& services) {
+  Lookup lookup;
+  if (redis_ == nullptr) return lookup;  // bypass
+  lookup.key = Key(view, method, request);
+  const std::string& key = lookup.key;
   // With a local copy, only the generations are read (a few bytes); otherwise the entry too.
   const bool have_local = LocalHas(key);
   std::vector<std::vector<std::string>> commands(1);
@@ -149,13 +148,9 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
   for (auto s : services) commands[0].push_back(cache::GenerationKey(s));
   commands[0].push_back(have_local ? cache::GenerationKey(services[0]) : key);
   auto replies = redis_->Pipeline(commands);
-  if (!replies.ok() || (*replies)[0].elements.size() != services.size() + 1) {
-    // Redis down, slow, recovering or odd: the backends answer. Not coalesced, since without
-    // generations a flight could not be told apart from one started before a write.
-    ++bypasses_;
-    *outcome = CacheOutcome::kBypass;
-    return load();
-  }
+  // Redis down, slow, recovering or odd: the backends answer (bypass). Not coalesced, since
+  // without generations a flight could not be told apart from one started before a write.
+  if (!replies.ok() || (*replies)[0].elements.size() != services.size() + 1) return lookup;
   auto* values = &(*replies)[0].elements;
   std::vector<absl::string_view> missing;
   for (size_t i = 0; i < services.size(); ++i) {
@@ -166,23 +161,20 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
     auto init = cache::Generations::InitCommands(missing);
     init.push_back(commands[0]);
     replies = redis_->Pipeline(init);
-    if (!replies.ok() || replies->back().elements.size() != services.size() + 1) {
-      ++bypasses_;
-      *outcome = CacheOutcome::kBypass;
-      return load();
-    }
+    if (!replies.ok() || replies->back().elements.size() != services.size() + 1) return lookup;
     values = &replies->back().elements;
   }
-  std::vector<std::string> generations;
-  for (size_t i = 0; i < services.size(); ++i) generations.push_back((*values)[i].str);
-  const std::string stamp = absl::StrJoin(generations, ",");
-  Loaded hit{grpc::Status::OK, ""};
-  if (have_local && LocalHit(key, stamp, &hit.body)) {
-    ++hits_;
-    *outcome = CacheOutcome::kHit;
-    return hit;
-  }
+  for (size_t i = 0; i < services.size(); ++i) lookup.generations.push_back((*values)[i].str);
+  lookup.stamp = absl::StrJoin(lookup.generations, ",");
+  lookup.outcome = CacheOutcome::kMiss;
   if (have_local) {
+    if (Body body = LocalHit(key, lookup.stamp)) {
+      ++hits_;
+      Count(CacheOutcome::kHit);
+      lookup.outcome = CacheOutcome::kHit;
+      lookup.body = std::move(body);
+      return lookup;
+    }
     // The local copy is stale: read the entry itself.
     auto entry = redis_->Command({"GET", key});
     if (entry.ok() && entry->type == cache::RedisReply::Type::kString) {
@@ -194,27 +186,43 @@ Loaded ResponseCache::GetOrLoadCounted(absl::string_view view, absl::string_view
   const auto& entry = values->back();
   if (entry.type == cache::RedisReply::Type::kString) {
     const auto newline = entry.str.find('\n');
-    if (newline != std::string::npos && absl::string_view(entry.str).substr(0, newline) == stamp) {
+    if (newline != std::string::npos && absl::string_view(entry.str).substr(0, newline) == lookup.stamp) {
       ++hits_;
-      *outcome = CacheOutcome::kHit;
-      hit.body = entry.str.substr(newline + 1);
-      LocalStore(key, stamp, hit.body);
-      return hit;
+      Count(CacheOutcome::kHit);
+      lookup.outcome = CacheOutcome::kHit;
+      lookup.body = std::make_shared<const std::string>(entry.str.substr(newline + 1));
+      LocalStore(key, lookup.stamp, lookup.body);
     }
   }
+  return lookup;
+}
+
+Loaded ResponseCache::Load(const Lookup& lookup, const std::vector<absl::string_view>& services,
+                           const std::function<Loaded()>& load, CacheOutcome* outcome) {
+  if (lookup.outcome != CacheOutcome::kMiss) {
+    ++bypasses_;
+    *outcome = CacheOutcome::kBypass;
+    Count(*outcome);
+    return load();
+  }
+  const std::string& key = lookup.key;
   auto store = [&](const Loaded& loaded) {
     // Stored only if the generations are still those read before loading, checked atomically
     // in Redis: a write acknowledged meanwhile, or a Redis restarted meanwhile, refuses it.
     std::vector<std::string> cmd{"EVAL", kStoreScript, absl::StrCat(services.size() + 1)};
     for (auto s : services) cmd.push_back(cache::GenerationKey(s));
     cmd.push_back(key);
-    for (const auto& g : generations) cmd.push_back(g);
-    cmd.push_back(absl::StrCat(stamp, "\n", loaded.body));
+    for (const auto& g : lookup.generations) cmd.push_back(g);
+    cmd.push_back(absl::StrCat(lookup.stamp, "\n", loaded.body));
     cmd.push_back(absl::StrCat(absl::ToInt64Milliseconds(ttl_)));
     auto stored = redis_->Command(cmd);
-    if (stored.ok() && stored->integer == 1) LocalStore(key, stamp, loaded.body);
+    if (stored.ok() && stored->integer == 1) {
+      LocalStore(key, lookup.stamp, std::make_shared<const std::string>(loaded.body));
+    }
   };
-  return Coalesce(absl::StrCat(key, "@", stamp), load, store, outcome);
+  Loaded loaded = Coalesce(absl::StrCat(key, "@", lookup.stamp), load, store, outcome);
+  Count(*outcome);
+  return loaded;
 }
 
 }  // namespace kp::gateway

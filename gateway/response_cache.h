@@ -28,6 +28,9 @@ struct Loaded {
   std::string body;  // serialized response message
 };
 
+// A cached response body, shared by the in-process copy and the responses being sent.
+using Body = std::shared_ptr<const std::string>;
+
 enum class CacheOutcome { kHit, kMiss, kCoalesced, kBypass };
 const char* OutcomeName(CacheOutcome outcome);
 
@@ -46,8 +49,25 @@ class ResponseCache {
   // read, they spare transferring the entry itself.
   ResponseCache(cache::RedisClient* redis, absl::Duration ttl, size_t local_bytes = 64 << 20);
 
-  // Serves `request` of `method` for a caller with `view` from the cache, or loads it.
-  // `services` are the backends whose data the response is built from.
+  // What one Redis round trip says about `request` of `method` for a caller with `view`:
+  // a hit (outcome kHit, `body` set), or what Load needs to fetch and store it (kMiss), or
+  // that Redis cannot be used (kBypass). `services` are the backends whose data the response
+  // is built from. Quick (no backend call): callers run it on gRPC's thread and leave only
+  // misses to the worker pool.
+  struct Lookup {
+    CacheOutcome outcome = CacheOutcome::kBypass;
+    Body body;
+    std::string key;
+    std::vector<std::string> generations;
+    std::string stamp;
+  };
+  Lookup Find(absl::string_view view, absl::string_view method, absl::string_view request,
+              const std::vector<absl::string_view>& services);
+  // For a lookup that did not hit: loads (coalesced with concurrent loads of the same entry)
+  // and stores. Sets the final outcome.
+  Loaded Load(const Lookup& lookup, const std::vector<absl::string_view>& services,
+              const std::function<Loaded()>& load, CacheOutcome* outcome);
+  // Find, then Load on a miss.
   Loaded GetOrLoad(absl::string_view view, absl::string_view method, absl::string_view request,
                    const std::vector<absl::string_view>& services,
                    const std::function<Loaded()>& load, CacheOutcome* outcome);
@@ -62,20 +82,17 @@ class ResponseCache {
     absl::Notification done;
     Loaded result;
   };
-  Loaded GetOrLoadCounted(absl::string_view view, absl::string_view method, absl::string_view request,
-                          const std::vector<absl::string_view>& services,
-                          const std::function<Loaded()>& load, CacheOutcome* outcome);
   Loaded Coalesce(const std::string& flight_key, const std::function<Loaded()>& load,
                   const std::function<void(const Loaded&)>& store, CacheOutcome* outcome);
 
   struct LocalEntry {
     std::string stamp;
-    std::string body;
+    Body body;
     absl::Time expires;
   };
-  // The local copy of `key` if it has `stamp` and has not expired.
-  bool LocalHit(const std::string& key, const std::string& stamp, std::string* body);
-  void LocalStore(const std::string& key, const std::string& stamp, const std::string& body);
+  // The local copy of `key` if it has `stamp` and has not expired, else null.
+  Body LocalHit(const std::string& key, const std::string& stamp);
+  void LocalStore(const std::string& key, const std::string& stamp, Body body);
   bool LocalHas(const std::string& key);
 
   cache::RedisClient* redis_;
