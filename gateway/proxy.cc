@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/call_log.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "gateway/call_context.h"
@@ -53,6 +54,8 @@ grpc::ByteBuffer SharedByteBuffer(Body body) {
                     [](void* p) { delete static_cast<Body*>(p); }, keep);
   return grpc::ByteBuffer(&slice, 1);
 }
+
+bool LookUpInline() { return InFlightCalls() <= 4; }
 
 bool ProxyService::IsCacheable(absl::string_view method_name) {
   if (method_name == "ListAuditEntries") return false;  // admins only, within one view
@@ -103,10 +106,13 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
   auto* reactor = ctx->DefaultReactor();
   std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
   if (!admitted) return reactor;
-  // A hit is answered here, on gRPC's thread: one Redis round trip (100 ms timeout, circuit
-  // breaker), no worker-pool hop and no copy of the body. Misses load on the worker pool.
+  // When few calls are in flight, the lookup runs here, on gRPC's thread: a hit is answered
+  // without a worker-pool hop (one Redis round trip, 100 ms timeout, circuit breaker). Under
+  // load, blocking gRPC's few threads on Redis costs more than the hop, so the worker pool
+  // looks up (measured: GetEvent hits p50 0.175 vs 0.228 ms alone, 14.8k vs 16.5k QPS at 64).
   std::string bytes = ToString(*request);
-  ResponseCache::Lookup lookup = cache_->Find(admitted->view, method, bytes, {backend_});
+  ResponseCache::Lookup lookup;
+  if (LookUpInline()) lookup = cache_->Find(admitted->view, method, bytes, {backend_});
   if (lookup.outcome == CacheOutcome::kHit) {
     ctx->AddInitialMetadata("x-kp-cache", OutcomeName(CacheOutcome::kHit));
     *response = SharedByteBuffer(std::move(lookup.body));
@@ -114,7 +120,7 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
     return reactor;
   }
   pool_->Schedule([this, ctx, reactor, request, response, &method, from = std::move(*admitted),
-                   lookup = std::move(lookup)] {
+                   bytes = std::move(bytes), lookup = std::move(lookup)] {
     std::unique_ptr<grpc::ClientContext> backend;
     auto load = [&]() -> Loaded {
       backend = BackendContext(from, timeout_);
@@ -129,8 +135,15 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
       if (loaded.status.ok()) loaded.body = ToString(out);
       return loaded;
     };
+    ResponseCache::Lookup found = lookup.key.empty() ? cache_->Find(from.view, method, bytes, {backend_}) : lookup;
+    if (found.outcome == CacheOutcome::kHit) {
+      ctx->AddInitialMetadata("x-kp-cache", OutcomeName(CacheOutcome::kHit));
+      *response = SharedByteBuffer(std::move(found.body));
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
     CacheOutcome outcome;
-    Loaded loaded = cache_->Load(lookup, {backend_}, load, &outcome);
+    Loaded loaded = cache_->Load(found, {backend_}, load, &outcome);
     if (backend) CopyBackendMetadata(*backend, ctx);
     ctx->AddInitialMetadata("x-kp-cache", OutcomeName(outcome));
     if (loaded.status.ok()) *response = ToByteBuffer(loaded.body);

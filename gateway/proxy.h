@@ -44,6 +44,9 @@ class ProxyService : public grpc::Service {
 
 std::string ToString(const grpc::ByteBuffer& buffer);
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
+// Whether a cache lookup should run on gRPC's thread rather than the worker pool: only while
+// few calls are in flight.
+bool LookUpInline();
 // A buffer over a cached body without copying it (the body lives until gRPC has sent it).
 grpc::ByteBuffer SharedByteBuffer(Body body);
 
