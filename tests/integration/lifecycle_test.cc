@@ -5,11 +5,13 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
@@ -321,6 +323,76 @@ TEST(Lifecycle, SeedLoadsThroughTheApiAndIsIdempotent) {
   EXPECT_EQ(resp.events(0).name(), "events/2024-nairobi-law-enforcement-partnerships");
   EXPECT_EQ(resp.events(0).location().city(), "Nairobi");
   EXPECT_EQ(resp.total_size(), 1);
+}
+
+// The output of `command` (its stdout), and whether it exited 0.
+std::pair<std::string, bool> Shell(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return {"", false};
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = pclose(p);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return {out, WIFEXITED(status) && WEXITSTATUS(status) == 0};
+}
+
+// A PostgreSQL of its own that goes away and comes back: calls fail UNAVAILABLE (retryable,
+// never INTERNAL) meanwhile, and the pool replaces its broken connections afterwards.
+TEST(Lifecycle, PostgresRestart_CallsFailUnavailableThenRecover) {
+  if (!TestingOnPostgres()) GTEST_SKIP() << "runs in the PostgreSQL half of the suite";
+  char tmpl[] = "/tmp/kp-pg-XXXXXX";  // outside TempDir (0700): the server runs as postgres
+  const std::string pg_dir = mkdtemp(tmpl);
+  const std::string pg = absl::StrCat(KP_SOURCE_DIR, "/scripts/pg");
+  const int port = FreePort();
+  auto [url, started] = Shell(absl::StrCat(pg, " start ", pg_dir, " ", port));
+  absl::Cleanup stop_postgres = [&] {  // also when an assertion ends the test early
+    Shell(absl::StrCat(pg, " stop ", pg_dir));
+    std::filesystem::remove_all(pg_dir);
+  };
+  ASSERT_TRUE(started) << url;
+  ASSERT_TRUE(Shell(absl::StrCat(pg, " createdb ", url, " kp_restart")).second);
+  TempDir dir;
+  ServiceProcess server("pg-restart", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", url, "/kp_restart"), std::string("--plaintext"),
+                         std::string("--auth=disabled"), std::string("--db_acquire_timeout=1s"),
+                         std::string("--db_connect_timeout=1s"), std::string("--workers=2")});
+  ASSERT_TRUE(server.Start().ok());
+  auto org = ov1::OrganisationService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  auto create = [&](const std::string& id) {
+    ov1::CreateOrganisationRequest req;
+    req.set_organisation_id(id);
+    req.mutable_organisation()->set_display_name("Survives restarts");
+    ov1::CreateOrganisationResponse resp;
+    return org->CreateOrganisation(Ctx().get(), req, &resp);
+  };
+  auto get = [&](const std::string& id) {
+    ov1::GetOrganisationRequest req;
+    req.set_name("organisations/" + id);
+    ov1::GetOrganisationResponse resp;
+    return org->GetOrganisation(Ctx().get(), req, &resp);
+  };
+  ASSERT_TRUE(create("before").ok());
+
+  ASSERT_TRUE(Shell(absl::StrCat(pg, " stop ", pg_dir)).second);
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status s = get("before");
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  }
+  EXPECT_EQ(create("during").error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  ASSERT_TRUE(Shell(absl::StrCat(pg, " start ", pg_dir, " ", port)).second);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  grpc::Status s = get("before");
+  while (!s.ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));  // polling for recovery, bounded by the deadline
+    s = get("before");
+  }
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(create("after").ok());
+  EXPECT_EQ(get("during").error_code(), grpc::StatusCode::NOT_FOUND) << "the failed create wrote nothing";
+  server.Stop(SIGTERM);
 }
 
 }  // namespace
