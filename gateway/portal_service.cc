@@ -47,33 +47,9 @@ grpc::ServerUnaryReactor* PortalService::Handle(grpc::CallbackServerContext* ctx
   std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
   if (!admitted) return reactor;
   // Every aggregate reads all three backends: its entries depend on all three generations.
-  static const std::vector<absl::string_view> kServices = {"organisations", "events", "participants"};
-  // With few calls in flight a hit is answered here, on gRPC's thread (see LookUpInline);
-  // otherwise, and for misses, on the worker pool.
-  std::string bytes = ToString(*request);
-  ResponseCache::Lookup lookup;
-  if (LookUpInline()) lookup = cache_->Find(admitted->view, path, bytes, kServices);
-  if (lookup.outcome == CacheOutcome::kHit) {
-    ctx->AddInitialMetadata("x-kp-cache", OutcomeName(CacheOutcome::kHit));
-    *response = SharedByteBuffer(std::move(lookup.body));
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  pool_->Schedule([=, this, &build, from = std::move(*admitted), bytes = std::move(bytes),
-                   lookup = std::move(lookup)] {
-    ResponseCache::Lookup found = lookup.key.empty() ? cache_->Find(from.view, path, bytes, kServices) : lookup;
-    if (found.outcome == CacheOutcome::kHit) {
-      ctx->AddInitialMetadata("x-kp-cache", OutcomeName(CacheOutcome::kHit));
-      *response = SharedByteBuffer(std::move(found.body));
-      reactor->Finish(grpc::Status::OK);
-      return;
-    }
-    CacheOutcome outcome;
-    Loaded loaded = cache_->Load(found, kServices, [&] { return build(from, bytes); }, &outcome);
-    ctx->AddInitialMetadata("x-kp-cache", OutcomeName(outcome));
-    if (loaded.status.ok()) *response = ToByteBuffer(loaded.body);
-    reactor->Finish(loaded.status);
-  });
+  ServeCached(*cache_, *pool_, ctx, reactor, response, admitted->view, path, ToString(*request),
+              {"organisations", "events", "participants"},
+              [&build, from = *admitted](const std::string& bytes) { return build(from, bytes); });
   return reactor;
 }
 

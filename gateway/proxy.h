@@ -44,9 +44,16 @@ class ProxyService : public grpc::Service {
 
 std::string ToString(const grpc::ByteBuffer& buffer);
 grpc::ByteBuffer ToByteBuffer(const std::string& bytes);
-// Whether a cache lookup should run on gRPC's thread rather than the worker pool: only while
-// few calls are in flight.
-bool LookUpInline();
+// Answers a cacheable call from `cache`, or with `load` (on `pool`) on a miss, and finishes
+// it; `after_load` runs (on the pool) after a load, before the answer (e.g. to pass the
+// backend's metadata on). While few calls are in flight the lookup runs on gRPC's thread, so
+// a hit costs no worker-pool hop (one Redis round trip, 100 ms timeout, circuit breaker);
+// under load, blocking gRPC's few threads on Redis costs more than the hop, so the pool looks
+// up (measured: GetEvent hits p50 0.175 vs 0.228 ms alone, 14.8k vs 16.5k QPS at 64).
+void ServeCached(ResponseCache& cache, WorkerPool& pool, grpc::CallbackServerContext* ctx,
+                 grpc::ServerUnaryReactor* reactor, grpc::ByteBuffer* response, std::string view,
+                 std::string method, std::string request, std::vector<absl::string_view> services,
+                 std::function<Loaded(const std::string& request)> load, std::function<void()> after_load = {});
 // A buffer over a cached body without copying it (the body lives until gRPC has sent it).
 grpc::ByteBuffer SharedByteBuffer(Body body);
 

@@ -44,16 +44,11 @@ const char* OutcomeName(CacheOutcome outcome) {
 ResponseCache::ResponseCache(cache::RedisClient* redis, absl::Duration ttl, size_t local_bytes)
     : redis_(redis), ttl_(ttl), local_budget_(local_bytes) {}
 
-bool ResponseCache::LocalHas(const std::string& key) {
-  absl::MutexLock lock(&local_mu_);
-  return local_.contains(key);
-}
-
-Body ResponseCache::LocalHit(const std::string& key, const std::string& stamp) {
+std::optional<ResponseCache::LocalEntry> ResponseCache::LocalGet(const std::string& key) {
   absl::MutexLock lock(&local_mu_);
   auto it = local_.find(key);
-  if (it == local_.end() || it->second.stamp != stamp || absl::Now() >= it->second.expires) return nullptr;
-  return it->second.body;
+  if (it == local_.end() || absl::Now() >= it->second.expires) return std::nullopt;
+  return it->second;
 }
 
 void ResponseCache::LocalStore(const std::string& key, const std::string& stamp, Body body) {
@@ -142,7 +137,8 @@ ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_v
   lookup.key = Key(view, method, request);
   const std::string& key = lookup.key;
   // With a local copy, only the generations are read (a few bytes); otherwise the entry too.
-  const bool have_local = LocalHas(key);
+  const std::optional<LocalEntry> local = LocalGet(key);
+  const bool have_local = local.has_value();
   std::vector<std::vector<std::string>> commands(1);
   commands[0].push_back("MGET");
   for (auto s : services) commands[0].push_back(cache::GenerationKey(s));
@@ -168,11 +164,11 @@ ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_v
   lookup.stamp = absl::StrJoin(lookup.generations, ",");
   lookup.outcome = CacheOutcome::kMiss;
   if (have_local) {
-    if (Body body = LocalHit(key, lookup.stamp)) {
+    if (local->stamp == lookup.stamp) {
       ++hits_;
       Count(CacheOutcome::kHit);
       lookup.outcome = CacheOutcome::kHit;
-      lookup.body = std::move(body);
+      lookup.body = local->body;
       return lookup;
     }
     // The local copy is stale: read the entry itself.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,10 +91,9 @@ class ResponseCache {
     Body body;
     absl::Time expires;
   };
-  // The local copy of `key` if it has `stamp` and has not expired, else null.
-  Body LocalHit(const std::string& key, const std::string& stamp);
+  // The local copy of `key` unless it has expired; served only if its stamp is current.
+  std::optional<LocalEntry> LocalGet(const std::string& key);
   void LocalStore(const std::string& key, const std::string& stamp, Body body);
-  bool LocalHas(const std::string& key);
 
   cache::RedisClient* redis_;
   absl::Duration ttl_;

@@ -83,6 +83,12 @@ Repository::Repository(storage::Database* db, ResourceSpec spec, const PageToken
   }
   update_sql_ = absl::StrCat("UPDATE ", catalog_.table(), " SET ", absl::StrJoin(sets, ", "),
                              " WHERE seq = ?");
+  // SQLite: an FTS5 table (accents folded by its tokenizer); PostgreSQL: a tsvector column of
+  // the accent-free text with a GIN index.
+  fts_sql_ = db_->dialect() == storage::Dialect::kPostgres
+                 ? absl::StrCat("INSERT INTO ", catalog_.FtsTable(), " (seq, body) VALUES (?, to_tsvector('simple', "
+                                "unaccent(?))) ON CONFLICT (seq) DO UPDATE SET body = excluded.body")
+                 : absl::StrCat("INSERT OR REPLACE INTO ", catalog_.FtsTable(), " (rowid, body) VALUES (?, ?)");
 }
 
 std::unique_ptr<Message> Repository::New() const {
@@ -159,13 +165,7 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
         text.push_back(r->GetString(*parent, f));
       }
     }
-    // SQLite: an FTS5 table (accents folded by its tokenizer); PostgreSQL: a tsvector column
-    // of the accent-free text with a GIN index.
-    ASSIGN_OR_RETURN(auto fts, conn.Prepare(
-        conn.dialect() == storage::Dialect::kPostgres
-            ? absl::StrCat("INSERT INTO ", catalog_.FtsTable(), " (seq, body) VALUES (?, to_tsvector('simple', "
-                           "unaccent(?))) ON CONFLICT (seq) DO UPDATE SET body = excluded.body")
-            : absl::StrCat("INSERT OR REPLACE INTO ", catalog_.FtsTable(), " (rowid, body) VALUES (?, ?)")));
+    ASSIGN_OR_RETURN(auto fts, conn.Prepare(fts_sql_));
     fts.Bind(1, seq).Bind(2, absl::StrJoin(text, "\n"));
     RETURN_IF_ERROR(fts.Run());
   }

@@ -91,6 +91,7 @@ class Repository {
   std::function<void()> on_commit_;
   std::string insert_sql_;
   std::string update_sql_;
+  std::string fts_sql_;  // writes the row's search text
 };
 
 // Turns free text into a full-text query of quoted prefix terms, all required (never query

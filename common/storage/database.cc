@@ -40,6 +40,19 @@ absl::Status Statement::Run() {
   }
 }
 
+absl::StatusOr<Statement> Connection::Prepare(absl::string_view sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return Statement(it->second.get());
+  if (statements_.size() >= kMaxCachedStatements) {
+    statements_.clear();
+    if (auto s = ForgetPrepared(); !s.ok()) return s;
+  }
+  auto prepared = PrepareUncached(sql);
+  if (!prepared.ok()) return prepared.status();
+  auto& slot = statements_[std::string(sql)];
+  slot = std::move(*prepared);
+  return Statement(slot.get());
+}
+
 absl::StatusOr<Transaction> Transaction::Begin(Connection* conn, Mode mode) {
   if (auto s = conn->Begin(mode); !s.ok()) return s;
   return Transaction(conn);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -75,8 +76,9 @@ class Connection {
  public:
   virtual ~Connection() = default;
   virtual Dialect dialect() const = 0;
-  // `sql` with `?` (numbered in order) or `?N` placeholders.
-  virtual absl::StatusOr<Statement> Prepare(absl::string_view sql) = 0;
+  // `sql` with `?` (numbered in order) or `?N` placeholders; prepared once per connection and
+  // cached (bounded: generated list queries vary with their filters).
+  absl::StatusOr<Statement> Prepare(absl::string_view sql);
   // Runs `sql` without parameters; it may hold several statements (migrations).
   virtual absl::Status Exec(absl::string_view sql) = 0;
   // Within a write transaction: waits until no other transaction, in any process, holds
@@ -93,6 +95,17 @@ class Connection {
   virtual absl::Status Begin(TxMode mode) = 0;
   virtual absl::Status Commit() = 0;
   virtual void Rollback() = 0;
+ protected:
+  // Prepares `sql` on the database (Prepare caches the result).
+  virtual absl::StatusOr<std::unique_ptr<StatementImpl>> PrepareUncached(absl::string_view sql) = 0;
+  // The cache is about to be emptied: release what the database holds for it.
+  virtual absl::Status ForgetPrepared() { return absl::OkStatus(); }
+  // Subclasses call this first in their destructor, before closing their handle.
+  void ClearStatements() { statements_.clear(); }
+
+ private:
+  static constexpr size_t kMaxCachedStatements = 512;
+  absl::flat_hash_map<std::string, std::unique_ptr<StatementImpl>> statements_;
 };
 
 // A transaction on one connection; rolled back unless committed.

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <regex>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -189,32 +188,12 @@ class PgConnection final : public Connection {
  public:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
   ~PgConnection() override {
-    cache_.clear();
+    ClearStatements();
     PQfinish(conn_);
   }
 
   Dialect dialect() const override { return Dialect::kPostgres; }
   bool Healthy() const override { return PQstatus(conn_) == CONNECTION_OK; }
-
-  absl::StatusOr<Statement> Prepare(absl::string_view sql) override {
-    auto it = cache_.find(sql);
-    if (it != cache_.end()) return Statement(it->second.get());
-    if (cache_.size() > 512) {
-      cache_.clear();
-      if (auto s = Exec("DEALLOCATE ALL"); !s.ok()) return s;
-    }
-    std::string name = absl::StrCat("kp", ++counter_);
-    PGresult* res = PQprepare(conn_, name.c_str(), ToDollarPlaceholders(sql).c_str(), 0, nullptr);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-      auto status = ErrorFrom(conn_, res, absl::StrCat("prepare [", sql, "]"));
-      PQclear(res);
-      return status;
-    }
-    PQclear(res);
-    auto& slot = cache_[std::string(sql)];
-    slot = std::make_unique<PgStatement>(conn_, std::move(name));
-    return Statement(slot.get());
-  }
 
   absl::Status Exec(absl::string_view sql) override {
     PGresult* res = PQexec(conn_, std::string(sql).c_str());
@@ -240,10 +219,22 @@ class PgConnection final : public Connection {
     if (Healthy()) (void)Exec("ROLLBACK");
   }
 
+ protected:
+  absl::StatusOr<std::unique_ptr<StatementImpl>> PrepareUncached(absl::string_view sql) override {
+    std::string name = absl::StrCat("kp", ++counter_);
+    PGresult* res = PQprepare(conn_, name.c_str(), ToDollarPlaceholders(sql).c_str(), 0, nullptr);
+    absl::Status status = PQresultStatus(res) == PGRES_COMMAND_OK
+                              ? absl::OkStatus()
+                              : ErrorFrom(conn_, res, absl::StrCat("prepare [", sql, "]"));
+    PQclear(res);
+    if (!status.ok()) return status;
+    return std::make_unique<PgStatement>(conn_, std::move(name));
+  }
+  absl::Status ForgetPrepared() override { return Exec("DEALLOCATE ALL"); }
+
  private:
   PGconn* conn_;
   uint64_t counter_ = 0;
-  absl::flat_hash_map<std::string, std::unique_ptr<PgStatement>> cache_;
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 
 #include <sqlite3.h>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace kp::storage {
@@ -79,27 +78,12 @@ class SqliteConnection final : public Connection {
  public:
   explicit SqliteConnection(sqlite3* db) : db_(db) {}
   ~SqliteConnection() override {
-    cache_.clear();
+    ClearStatements();
     sqlite3_close_v2(db_);
   }
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   bool Healthy() const override { return true; }
-
-  absl::StatusOr<Statement> Prepare(absl::string_view sql) override {
-    auto it = cache_.find(sql);
-    if (it != cache_.end()) return Statement(it->second.get());
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                           nullptr) != SQLITE_OK) {
-      return LastError(db_, absl::StrCat("prepare [", sql, "]"));
-    }
-    // Bounded: generated list queries vary with filters, so don't let the cache grow forever.
-    if (cache_.size() > 512) cache_.clear();
-    auto& slot = cache_[std::string(sql)];
-    slot = std::make_unique<SqliteStatement>(db_, stmt);
-    return Statement(slot.get());
-  }
 
   absl::Status Exec(absl::string_view sql) override {
     char* err = nullptr;
@@ -119,6 +103,16 @@ class SqliteConnection final : public Connection {
   absl::Status Commit() override { return Run("COMMIT"); }
   void Rollback() override { (void)Run("ROLLBACK"); }
 
+ protected:
+  absl::StatusOr<std::unique_ptr<StatementImpl>> PrepareUncached(absl::string_view sql) override {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                           nullptr) != SQLITE_OK) {
+      return LastError(db_, absl::StrCat("prepare [", sql, "]"));
+    }
+    return std::make_unique<SqliteStatement>(db_, stmt);
+  }
+
  private:
   absl::Status Run(absl::string_view sql) {
     auto stmt = Prepare(sql);
@@ -127,7 +121,6 @@ class SqliteConnection final : public Connection {
   }
 
   sqlite3* db_;
-  absl::flat_hash_map<std::string, std::unique_ptr<SqliteStatement>> cache_;
 };
 
 // Replaces SQLite's automatic checkpoint (PASSIVE, every 1,000 pages). Under a steady stream

@@ -13,6 +13,7 @@ import sys
 TABLES = [
     ("gateway", "GetEventOverview of a 200-attendee event, 64 in flight (baseline: the gateway's health check)"),
     ("statistics", "GetStatistics over all years on the large dataset, one call at a time"),
+    ("statistics-cold", "GetStatistics over all years, uncached, one call at a time (longer windows)"),
     ("list", "ListParticipants page 1 vs a deep page, and a filtered ListEvents, one call at a time"),
     ("proxy-c64", "GetEvent directly, through the gateway and through HAProxy, 64 in flight"),
     ("proxy-c1", "GetEvent directly, through the gateway and through HAProxy, one call at a time"),
