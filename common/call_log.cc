@@ -5,11 +5,14 @@
 #include <atomic>
 #include <string>
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/server_context.h>
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -24,6 +27,22 @@ std::string NewRequestId() {
   thread_local absl::BitGen gen;
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
 }
+
+}  // namespace
+
+std::string UnparsedRequestMessage(absl::string_view method) {
+  // "/pkg.Service/Method" -> the method's request type, from the generated descriptors.
+  std::string type = "request message";
+  if (absl::StartsWith(method, "/")) {
+    const std::string full(absl::StrReplaceAll(method.substr(1), {{"/", "."}}));
+    if (const auto* m = google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(full)) {
+      type = m->input_type()->full_name();
+    }
+  }
+  return absl::StrCat("the request is not a valid ", type, " (its bytes do not parse)");
+}
+
+namespace {
 
 class CallLogInterceptor : public grpc::experimental::Interceptor {
  public:
@@ -52,8 +71,18 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
         md->emplace(grpc::string_ref(trace::kHeader), grpc::string_ref(traceparent_));
       }
     }
+    // A request that does not parse reaches no handler, and gRPC answers UNIMPLEMENTED with no
+    // message: say what is wrong instead.
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr) {
+      unparsed_request_ = true;
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
+      grpc::Status status = methods->GetSendStatus();
+      if (unparsed_request_ && status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty()) {
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsedRequestMessage(info_->method()));
+        methods->ModifySendStatus(status);
+      }
       std::string request_id;
       const auto& md = info_->server_context()->client_metadata();
       if (auto it = md.find(kRequestIdHeader); it != md.end()) {
@@ -76,6 +105,7 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
  private:
   grpc::experimental::ServerRpcInfo* info_;
   absl::Time start_;
+  bool unparsed_request_ = false;
   std::string traceparent_;  // referenced by the call's metadata: lives as long as the call
 };
 

@@ -4,6 +4,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
 
 #include <grpcpp/support/server_interceptor.h>
 
@@ -12,6 +15,10 @@ namespace kp {
 inline constexpr char kRequestIdHeader[] = "x-request-id";
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewCallLogInterceptorFactory();
+
+// INVALID_ARGUMENT's message for request bytes that do not parse as `method`'s request type
+// ("/pkg.Service/Method").
+std::string UnparsedRequestMessage(absl::string_view method);
 
 // Calls (of every server in this process) that have started and not yet been destroyed.
 int64_t InFlightCalls();

@@ -53,12 +53,23 @@ struct State {
   prometheus::Histogram& db_query = prometheus::BuildHistogram().Name("kp_db_query_seconds")
           .Help("Time to execute one SQL statement, to its first row.")
           .Register(*registry).Add({}, LatencyBuckets());
+  prometheus::Gauge& auth_keys = prometheus::BuildGauge().Name("kp_auth_keys")
+          .Help("Valid keys in the keys file as last loaded.").Register(*registry).Add({});
+  prometheus::Gauge& auth_keys_malformed = prometheus::BuildGauge().Name("kp_auth_keys_malformed_lines")
+          .Help("Malformed lines skipped in the keys file as last loaded (check it with kp-token check).")
+          .Register(*registry).Add({});
+  prometheus::Family<prometheus::Counter>& principal_calls =
+      prometheus::BuildCounter().Name("kp_gateway_principal_requests_total")
+          .Help("Calls at the gateway by principal: admitted, or limited (over its rate limit).")
+          .Register(*registry);
   std::unique_ptr<prometheus::Exposer> exposer;
 
   absl::Mutex mu;
   absl::flat_hash_map<std::string, prometheus::Counter*> handled_by_key ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, prometheus::Histogram*> handling_by_method ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, prometheus::Counter*> cache_by_outcome ABSL_GUARDED_BY(mu);
+  // By principal and outcome; principals are the keys file's, so the labels are bounded.
+  absl::flat_hash_map<std::pair<std::string, bool>, prometheus::Counter*> by_principal ABSL_GUARDED_BY(mu);
 };
 
 State& S() {
@@ -120,8 +131,24 @@ void RecordCache(absl::string_view outcome) {
   counter->Increment();
 }
 
+void RecordPrincipalCall(const std::string& principal, bool limited) {
+  State& s = S();
+  prometheus::Counter* counter;
+  {
+    absl::MutexLock lock(&s.mu);
+    auto& c = s.by_principal[{principal, limited}];
+    if (c == nullptr) c = &s.principal_calls.Add({{"principal", principal}, {"outcome", limited ? "limited" : "admitted"}});
+    counter = c;
+  }
+  counter->Increment();
+}
+
 void RecordRedisError() { S().redis_errors.Increment(); }
 void RecordRedisRejected() { S().redis_rejected.Increment(); }
+void KeysLoaded(int64_t keys, int64_t malformed_lines) {
+  S().auth_keys.Set(static_cast<double>(keys));
+  S().auth_keys_malformed.Set(static_cast<double>(malformed_lines));
+}
 void DbPoolSize(int64_t size) { S().db_pool_size.Set(static_cast<double>(size)); }
 void DbAcquired() { S().db_in_use.Increment(); }
 void DbQuery(double seconds) { S().db_query.Observe(seconds); }

@@ -24,6 +24,12 @@ void RecordCache(absl::string_view outcome);
 void RecordRedisError();
 void RecordRedisRejected();  // refused without trying (circuit open)
 
+// A call admitted (or refused, `limited`) by the gateway's per-principal rate limit.
+void RecordPrincipalCall(const std::string& principal, bool limited);
+
+// The keys file as last loaded: valid keys, and malformed lines skipped.
+void KeysLoaded(int64_t keys, int64_t malformed_lines);
+
 // The database pool: connections in use, and how long each was held.
 void DbPoolSize(int64_t size);
 void DbAcquired();

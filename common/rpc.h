@@ -17,6 +17,9 @@
 
 namespace kp {
 
+// Trailing metadata: which view (public, org:<organisation>, full) a backend redacted for.
+inline constexpr char kViewTrailer[] = "x-kp-view";
+
 // What a handler knows about its call: who calls, which method, the deadline (to bound
 // outbound calls) and the request id.
 struct CallInfo {
@@ -55,6 +58,8 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, WorkerPool& po
     reactor->Finish(ToGrpcStatus(principal.status()));
     return reactor;
   }
+  // The view this call's answer is redacted for: the gateway caches it only under that view.
+  ctx->AddTrailingMetadata(kViewTrailer, auth::View(*principal));
   pool.Schedule([ctx, reactor, method, principal = std::move(*principal), fn = std::move(fn)]() mutable {
     if (ctx->IsCancelled()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client"));

@@ -25,6 +25,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/resource/page_token.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on.");
 ABSL_FLAG(int, port, -1, "Port to listen on: -1 for the binary's default, 0 for any free port (see --port_file).");
@@ -70,6 +71,11 @@ int WorkerThreadsFromFlags() { return absl::GetFlag(FLAGS_workers); }
 void ValidateServerFlags(config::Validator& v, bool calls_peers) {
   tls::ValidateFlags(v, /*server=*/true, calls_peers);
   auth::ValidateAuthFlags(v);
+  // Built-in secrets are public: a server exposed with TLS must have its own.
+  v.Check(tls::Plaintext() || !resource::UsingBuiltInPageTokenKey(),
+          "--page_token_key (KP_PAGE_TOKEN_KEY) must be set to a secret of your own when TLS is on: the "
+          "built-in key is public, so anyone could sign page tokens with it (the same value on every "
+          "replica; e.g. openssl rand -hex 32)");
   const int port = absl::GetFlag(FLAGS_port);
   v.Check(port >= -1 && port <= 65535, absl::StrCat("--port must be -1..65535, got ", port));
   v.Check(!absl::GetFlag(FLAGS_host).empty(), "--host must not be empty");

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/utf8.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -23,6 +24,10 @@ google::rpc::BadRequest ToBadRequest(const std::vector<FieldViolation>& violatio
 }
 
 }  // namespace
+
+void FieldViolations::Add(std::string field, std::string description) {
+  violations_.push_back({utf8::Valid(field), utf8::Valid(description)});
+}
 
 absl::Status FieldViolations::ToStatus() const {
   return ToStatus(absl::StatusCode::kInvalidArgument);
@@ -85,7 +90,9 @@ std::vector<std::string> GetMissingNames(const absl::Status& status) {
   if (!payload) return {};
   google::rpc::ErrorInfo info;
   if (!info.ParseFromString(std::string(*payload)) || info.reason() != "RESOURCES_NOT_FOUND") return {};
-  return absl::StrSplit(info.metadata().at("names"), ',', absl::SkipEmpty());
+  auto names = info.metadata().find("names");
+  if (names == info.metadata().end()) return {};
+  return absl::StrSplit(names->second, ',', absl::SkipEmpty());
 }
 
 const char* StatusCodeName(int code) {
@@ -100,13 +107,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   google::rpc::Status rpc_status;
   rpc_status.set_code(static_cast<int>(status.code()));
-  rpc_status.set_message(std::string(status.message()));
+  rpc_status.set_message(utf8::Valid(status.message()));
   status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
     auto* any = rpc_status.add_details();
     any->set_type_url(std::string(type_url));
     any->set_value(std::string(payload));
   });
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
+  // The message may quote the caller's bytes: it leaves as valid UTF-8.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), utf8::Valid(status.message()),
                       rpc_status.details_size() > 0 ? rpc_status.SerializeAsString() : "");
 }
 

@@ -43,9 +43,8 @@ struct FieldViolation {
 // Collects every invalid field of a request so that one error reports them all.
 class FieldViolations {
  public:
-  void Add(std::string field, std::string description) {
-    violations_.push_back({std::move(field), std::move(description)});
-  }
+  // Both strings are made valid UTF-8 (they may quote the caller's bytes).
+  void Add(std::string field, std::string description);
   bool empty() const { return violations_.empty(); }
   const std::vector<FieldViolation>& list() const { return violations_; }
   // INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest payload; OK if none.

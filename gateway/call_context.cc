@@ -17,12 +17,28 @@ bool Forwardable(absl::string_view key) {
 
 }  // namespace
 
-absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx) {
+void AppliedViews::Record(const grpc::ClientContext& backend) {
+  const auto& trailers = backend.GetServerTrailingMetadata();
+  auto it = trailers.find(kViewHeader);
+  const bool same = it != trailers.end() && absl::string_view(it->second.data(), it->second.size()) == expected_;
+  absl::MutexLock lock(&mu_);
+  ++answers_;
+  if (!same) mismatch_ = true;
+}
+
+bool AppliedViews::Confirmed() const {
+  absl::MutexLock lock(&mu_);
+  return answers_ > 0 && !mismatch_;
+}
+
+absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx, RateLimiter* limiter) {
   absl::StatusOr<auth::Principal> principal = auth::CurrentAuthenticator().Authenticate(ctx);
   if (!principal.ok()) return principal.status();
+  if (limiter != nullptr) RETURN_IF_ERROR(limiter->Admit(*principal));
   Forwarded f;
   f.principal = std::move(*principal);
   f.view = auth::View(f.principal);
+  f.applied_views = std::make_shared<AppliedViews>(f.view);
   for (const auto& [key, value] : ctx.client_metadata()) {
     const absl::string_view k(key.data(), key.size());
     if (Forwardable(k)) f.metadata.emplace_back(std::string(k), std::string(value.data(), value.size()));
@@ -31,8 +47,16 @@ absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx) {
   return f;
 }
 
-std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, grpc::ServerUnaryReactor* reactor) {
-  absl::StatusOr<Forwarded> admitted = Admit(ctx);
+std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, const grpc::ByteBuffer* request,
+                                       RateLimiter* limiter, grpc::ServerUnaryReactor* reactor) {
+  if (!request->Valid()) {
+    // No message: nothing to forward (and an empty buffer must never be sent on).
+    reactor->Finish(ctx.IsCancelled()
+                        ? grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before its request arrived")
+                        : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a unary call needs one request message"));
+    return std::nullopt;
+  }
+  absl::StatusOr<Forwarded> admitted = Admit(ctx, limiter);
   if (admitted.ok()) return std::move(*admitted);
   reactor->Finish(ToGrpcStatus(admitted.status()));
   return std::nullopt;

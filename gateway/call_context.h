@@ -10,13 +10,40 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/auth/principal.h"
+#include "common/rpc.h"
+#include "gateway/rate_limiter.h"
 
 namespace kp::gateway {
+
+// The trailing metadata in which every backend says which view it redacted its answer for
+// (public, org:<organisation>, full): the keys file is reloaded by each process on its own
+// timer, so for a moment the gateway and a backend can judge one token differently.
+inline constexpr const char* kViewHeader = kViewTrailer;
+
+// The views the backends applied to the answers one call was built from. A response may be
+// cached (or shared with coalesced callers) only under a view every backend confirmed.
+class AppliedViews {
+ public:
+  explicit AppliedViews(std::string expected) : expected_(std::move(expected)) {}
+  // Records the view `backend` (a finished call) says it applied.
+  void Record(const grpc::ClientContext& backend);
+  // True once at least one backend answered and every one applied the expected view.
+  bool Confirmed() const;
+
+ private:
+  const std::string expected_;
+  mutable absl::Mutex mu_;
+  int answers_ ABSL_GUARDED_BY(mu_) = 0;
+  bool mismatch_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 struct Forwarded {
   std::vector<std::pair<std::string, std::string>> metadata;  // credentials included
@@ -24,16 +51,21 @@ struct Forwarded {
   auth::Principal principal;
   // What the caller may see, part of every cache key: public (readers), org:<organisation>
   // (registrars), full (editors, admins). The backends re-check the forwarded credentials and
-  // redact their answers accordingly, so an entry holds exactly what its view may see.
+  // redact their answers accordingly, and say which view they applied (see AppliedViews).
   std::string view;
+  std::shared_ptr<AppliedViews> applied_views;
 };
 
-// Authenticates the caller (UNAUTHENTICATED before anything else, cache included) and
-// captures its forwardable metadata (everything but transport and gRPC headers).
-absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx);
+// Authenticates the caller (UNAUTHENTICATED before anything else, cache included), applies its
+// rate limit (`limiter` may be null: none) and captures its forwardable metadata (everything
+// but transport and gRPC headers).
+absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx, RateLimiter* limiter);
 
-// Admit, or finish the call with the authentication error and return nothing.
-std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, grpc::ServerUnaryReactor* reactor);
+// Admit, or finish the call with the error and return nothing. A call whose request message
+// never arrived (the client cancelled, or sent none) is finished here too: `request` must be
+// valid to go any further.
+std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, const grpc::ByteBuffer* request,
+                                       RateLimiter* limiter, grpc::ServerUnaryReactor* reactor);
 
 // A client context for a backend call on behalf of `from`: its metadata, and the earlier of its
 // deadline and now + `timeout`.

@@ -9,7 +9,9 @@ void Fanout::Start(grpc::Status* status, const std::function<void(grpc::ClientCo
     absl::MutexLock lock(&mu_);
     ++pending_;
   }
-  start(contexts_.back().get(), [this, status](grpc::Status s) {
+  grpc::ClientContext* ctx = contexts_.back().get();
+  start(ctx, [this, status, ctx](grpc::Status s) {
+    if (from_.applied_views) from_.applied_views->Record(*ctx);
     *status = std::move(s);
     absl::MutexLock lock(&mu_);
     --pending_;

@@ -86,27 +86,24 @@ absl::Status LookupParticipants(const Backends& b, const Forwarded& from, const 
       [](const auto& resp) -> const auto& { return resp.participants(); }, out);
 }
 
-absl::Status ListAllRegistrations(const Backends& b, const Forwarded& from, const std::string& filter,
+absl::Status ListAllRegistrations(const Backends& b, const Forwarded& from, const pv1::ListRegistrationsRequest& req,
                                   pv1::ListRegistrationsResponse first, std::vector<pv1::Registration>* out) {
-  pv1::ListRegistrationsResponse page = std::move(first);
-  while (true) {
-    for (auto& r : *page.mutable_registrations()) out->push_back(std::move(r));
-    if (page.next_page_token().empty()) return absl::OkStatus();
-    pv1::ListRegistrationsRequest req;
-    req.set_filter(filter);
-    req.set_page_size(1000);
-    req.set_page_token(page.next_page_token());
-    pv1::ListRegistrationsResponse next;
-    grpc::Status status;
-    {
-      Fanout fanout(from, b.timeout);
-      fanout.Start(&status, [&](grpc::ClientContext* ctx, Fanout::Done done) {
-        b.participants->async()->ListRegistrations(ctx, &req, &next, std::move(done));
-      });
-    }
-    if (!status.ok()) return FromGrpcStatus(status);
-    page = std::move(next);
-  }
+  return ListRest(
+      b, from, req, std::move(first),
+      [&](grpc::ClientContext* ctx, const auto* r, auto* resp, Fanout::Done done) {
+        b.participants->async()->ListRegistrations(ctx, r, resp, std::move(done));
+      },
+      [](auto& resp) { return resp.mutable_registrations(); }, out);
+}
+
+absl::Status ListAllEvents(const Backends& b, const Forwarded& from, const ev1::ListEventsRequest& req,
+                           ev1::ListEventsResponse first, std::vector<ev1::Event>* out) {
+  return ListRest(
+      b, from, req, std::move(first),
+      [&](grpc::ClientContext* ctx, const auto* r, auto* resp, Fanout::Done done) {
+        b.events->async()->ListEvents(ctx, r, resp, std::move(done));
+      },
+      [](auto& resp) { return resp.mutable_events(); }, out);
 }
 
 std::string StartKey(const ev1::Event& e) {

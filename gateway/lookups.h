@@ -8,7 +8,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "gateway/backends.h"
+#include "common/status.h"
 #include "gateway/call_context.h"
+#include "gateway/fanout.h"
 
 namespace kp::gateway {
 
@@ -23,9 +25,34 @@ absl::Status LookupEvents(const Backends& b, const Forwarded& from, const std::v
 absl::Status LookupParticipants(const Backends& b, const Forwarded& from, const std::vector<std::string>& names,
                                 absl::flat_hash_map<std::string, pv1::Participant>* out);
 
-// Every registration matching `filter`, continuing from `first` (a page already fetched).
-absl::Status ListAllRegistrations(const Backends& b, const Forwarded& from, const std::string& filter,
+// A List to its last page: `first` is the page `req` already fetched; `start(ctx, &req, &resp,
+// done)` fetches another; `items(resp)` is the page's repeated field. Aggregates never stop at
+// one page: a result that silently lost rows would be wrong, not just short.
+template <typename Request, typename Response, typename Item, typename Start, typename Items>
+absl::Status ListRest(const Backends& b, const Forwarded& from, Request req, Response first, Start start, Items items,
+                      std::vector<Item>* out) {
+  Response page = std::move(first);
+  while (true) {
+    for (auto& item : *items(page)) out->push_back(std::move(item));
+    if (page.next_page_token().empty()) return absl::OkStatus();
+    req.set_page_token(page.next_page_token());
+    Response next;
+    grpc::Status status;
+    {
+      Fanout fanout(from, b.timeout);
+      fanout.Start(&status, [&](grpc::ClientContext* ctx, Fanout::Done done) { start(ctx, &req, &next, std::move(done)); });
+    }
+    if (!status.ok()) return FromGrpcStatus(status);
+    page = std::move(next);
+  }
+}
+
+// Every registration matching `req`'s filter, continuing from `first` (a page already fetched).
+absl::Status ListAllRegistrations(const Backends& b, const Forwarded& from, const pv1::ListRegistrationsRequest& req,
                                   pv1::ListRegistrationsResponse first, std::vector<pv1::Registration>* out);
+// Every event matching `req`, continuing from `first` (a page already fetched).
+absl::Status ListAllEvents(const Backends& b, const Forwarded& from, const ev1::ListEventsRequest& req,
+                           ev1::ListEventsResponse first, std::vector<ev1::Event>* out);
 
 // "2024-02-07" style sort key for an event.
 std::string StartKey(const ev1::Event& e);

@@ -21,6 +21,10 @@ ABSL_FLAG(absl::Duration, cache_ttl, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, backend_timeout, absl::Seconds(10),
           "Deadline of each backend call (never beyond the caller's own deadline).");
 ABSL_FLAG(absl::Duration, stats_interval, absl::Seconds(30), "How often cache counters are logged.");
+ABSL_FLAG(double, rate_limit, 500,
+          "Calls per second the gateway admits per principal (token bucket; `rate=` in the keys file "
+          "overrides it per principal); 0: no limit.");
+ABSL_FLAG(double, rate_limit_burst, 1000, "Calls a principal may make at once above --rate_limit.");
 
 namespace {
 
@@ -46,6 +50,10 @@ int main(int argc, char** argv) {
   validator.Check(absl::GetFlag(FLAGS_cache_ttl) >= absl::Seconds(1), "--cache_ttl must be at least 1s");
   validator.Check(absl::GetFlag(FLAGS_backend_timeout) > absl::ZeroDuration(), "--backend_timeout must be positive");
   validator.Check(absl::GetFlag(FLAGS_stats_interval) >= absl::Seconds(1), "--stats_interval must be at least 1s");
+  validator.Check(absl::GetFlag(FLAGS_rate_limit) >= 0 && absl::GetFlag(FLAGS_rate_limit) <= 1e6,
+                  "--rate_limit must be 0 (none) to 1000000 calls per second");
+  validator.Check(absl::GetFlag(FLAGS_rate_limit_burst) >= 1 && absl::GetFlag(FLAGS_rate_limit_burst) <= 1e6,
+                  "--rate_limit_burst must be 1 to 1000000");
   validator.ExitIfInvalid("kp-gateway");
   kp::auth::InitAuthFromFlags("kp-gateway");
 
@@ -69,13 +77,14 @@ int main(int argc, char** argv) {
   backends.participants = khartoum::participants::v1::ParticipantService::NewStub(backends.participants_channel);
 
   auto pool = std::make_unique<kp::WorkerPool>(kp::WorkerThreadsFromFlags());
-  gw::PortalService portal(&backends, &cache, pool.get());
+  gw::RateLimiter limiter(absl::GetFlag(FLAGS_rate_limit), absl::GetFlag(FLAGS_rate_limit_burst));
+  gw::PortalService portal(&backends, &cache, pool.get(), &limiter);
   gw::ProxyService organisations("khartoum.organisations.v1.OrganisationService", "organisations",
-                                 backends.organisations_channel, &cache, pool.get(), backends.timeout);
+                                 backends.organisations_channel, &cache, pool.get(), backends.timeout, &limiter);
   gw::ProxyService events("khartoum.events.v1.EventService", "events", backends.events_channel, &cache,
-                          pool.get(), backends.timeout);
+                          pool.get(), backends.timeout, &limiter);
   gw::ProxyService participants("khartoum.participants.v1.ParticipantService", "participants",
-                                backends.participants_channel, &cache, pool.get(), backends.timeout);
+                                backends.participants_channel, &cache, pool.get(), backends.timeout, &limiter);
 
   absl::Notification stop_stats;
   std::thread stats([&] {

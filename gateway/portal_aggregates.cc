@@ -59,7 +59,7 @@ absl::Status BuildEventOverview(const Backends& b, const Forwarded& from, const 
   }
   for (const auto* s : {&s_event, &s_regs, &s_summary}) RETURN_IF_ERROR(FromGrpcStatus(*s));
   std::vector<pv1::Registration> registrations;
-  RETURN_IF_ERROR(ListAllRegistrations(b, from, filter, std::move(regs_page), &registrations));
+  RETURN_IF_ERROR(ListAllRegistrations(b, from, list_regs, std::move(regs_page), &registrations));
 
   // Phase 2: the attendees, then every organisation named (event's and attendees') at once.
   std::vector<std::string> people;
@@ -192,7 +192,9 @@ absl::Status BuildOrganisationProfile(const Backends& b, const Forwarded& from,
   for (const auto* s : {&s_org, &s_events, &s_people, &s_participation}) RETURN_IF_ERROR(FromGrpcStatus(*s));
 
   *resp->mutable_organisation() = org.organisation();
-  for (const auto& e : events.events()) {
+  std::vector<ev1::Event> all_events;
+  RETURN_IF_ERROR(ListAllEvents(b, from, list_events, std::move(events), &all_events));
+  for (const auto& e : all_events) {
     auto has = [&](const auto& list) { return std::find(list.begin(), list.end(), req.name()) != list.end(); };
     if (has(e.hosts())) *resp->add_hosted_events() = e;
     if (has(e.co_hosts())) *resp->add_co_hosted_events() = e;
@@ -239,7 +241,7 @@ absl::Status BuildParticipantProfile(const Backends& b, const Forwarded& from,
   RETURN_IF_ERROR(FromGrpcStatus(s_person));
   RETURN_IF_ERROR(FromGrpcStatus(s_regs));
   std::vector<pv1::Registration> registrations;
-  RETURN_IF_ERROR(ListAllRegistrations(b, from, filter, std::move(regs_page), &registrations));
+  RETURN_IF_ERROR(ListAllRegistrations(b, from, list_regs, std::move(regs_page), &registrations));
 
   // Phase 2, in parallel: the organisation and the events.
   std::vector<std::string> event_names;

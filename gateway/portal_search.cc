@@ -36,7 +36,10 @@ absl::Status DecodeCursors(const std::string& token, const std::string& query, C
     const auto* t = std::get_if<std::string>(&values[3 * i]);
     const auto* o = std::get_if<int64_t>(&values[3 * i + 1]);
     const auto* d = std::get_if<int64_t>(&values[3 * i + 2]);
-    if (!t || !o || !d || *o < 0) return InvalidField("page_token", "is not a token returned by this search");
+    // An offset lies within one backend page (at most 1000 rows).
+    if (!t || !o || !d || *o < 0 || *o > 1000) {
+      return InvalidField("page_token", "is not a token returned by this search");
+    }
     cursors[i] = {*t, *o, *d != 0};
   }
   return absl::OkStatus();

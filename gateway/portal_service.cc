@@ -9,8 +9,8 @@
 
 namespace kp::gateway {
 
-PortalService::PortalService(const Backends* backends, ResponseCache* cache, WorkerPool* pool)
-    : backends_(backends), cache_(cache), pool_(pool) {
+PortalService::PortalService(const Backends* backends, ResponseCache* cache, WorkerPool* pool, RateLimiter* limiter)
+    : backends_(backends), cache_(cache), pool_(pool), limiter_(limiter) {
   Add("GetEventOverview", BuildEventOverview);
   Add("ListEventSummaries", BuildEventSummaries);
   Add("GetOrganisationProfile", BuildOrganisationProfile);
@@ -28,8 +28,9 @@ void PortalService::Add(const char* method,
     if (!req.ParseFromString(bytes)) return Loaded{grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the request does not parse"), ""};
     Response built;
     const absl::Status status = build(*backends_, from, req, &built);
-    if (!status.ok()) return Loaded{ToGrpcStatus(status), ""};
-    return Loaded{grpc::Status::OK, built.SerializeAsString()};
+    const bool confirmed = from.applied_views && from.applied_views->Confirmed();
+    if (!status.ok()) return Loaded{ToGrpcStatus(status), "", confirmed};
+    return Loaded{grpc::Status::OK, built.SerializeAsString(), confirmed};
   });
   const std::string& path = paths_.back();
   const Builder& builder = builders_.back();
@@ -37,17 +38,24 @@ void PortalService::Add(const char* method,
   MarkMethodRawCallback(static_cast<int>(paths_.size()) - 1,
                         new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
                             [this, &path, &builder](grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
-                                                    grpc::ByteBuffer* resp) { return Handle(ctx, req, resp, path, builder); }));
+                                                    grpc::ByteBuffer* resp) {
+                              return Handle(ctx, req, resp, path, Request::descriptor(), builder);
+                            }));
 }
 
 grpc::ServerUnaryReactor* PortalService::Handle(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response, const std::string& path,
-                                                const Builder& build) {
+                                                const google::protobuf::Descriptor* type, const Builder& build) {
   auto* reactor = ctx->DefaultReactor();
-  std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
+  std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, request, limiter_, reactor);
   if (!admitted) return reactor;
+  absl::StatusOr<std::string> canonical = CanonicalRequest(type, ToString(*request));
+  if (!canonical.ok()) {
+    reactor->Finish(ToGrpcStatus(canonical.status()));
+    return reactor;
+  }
   // Every aggregate reads all three backends: its entries depend on all three generations.
-  ServeCached(*cache_, *pool_, ctx, reactor, response, admitted->view, path, ToString(*request),
+  ServeCached(*cache_, *pool_, ctx, reactor, response, admitted->view, path, *std::move(canonical),
               {"organisations", "events", "participants"},
               [&build, from = *admitted](const std::string& bytes) { return build(from, bytes); });
   return reactor;

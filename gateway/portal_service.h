@@ -39,7 +39,7 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
 // Served raw: a cached response goes out as the bytes stored, never parsed and re-serialized.
 class PortalService final : public grpc::Service {
  public:
-  PortalService(const Backends* backends, ResponseCache* cache, WorkerPool* pool);
+  PortalService(const Backends* backends, ResponseCache* cache, WorkerPool* pool, RateLimiter* limiter);
 
  private:
   using Builder = std::function<Loaded(const Forwarded& from, const std::string& request)>;
@@ -47,11 +47,13 @@ class PortalService final : public grpc::Service {
   template <typename Request, typename Response>
   void Add(const char* method, absl::Status (*build)(const Backends&, const Forwarded&, const Request&, Response*));
   grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
-                                   grpc::ByteBuffer* response, const std::string& path, const Builder& build);
+                                   grpc::ByteBuffer* response, const std::string& path,
+                                   const google::protobuf::Descriptor* type, const Builder& build);
 
   const Backends* backends_;
   ResponseCache* cache_;
   WorkerPool* pool_;
+  RateLimiter* limiter_;
   std::deque<std::string> paths_;  // RpcServiceMethod keeps a pointer
   std::deque<Builder> builders_;
 };

@@ -79,6 +79,12 @@ void ServeCached(ResponseCache& cache, WorkerPool& pool, grpc::CallbackServerCon
   pool.Schedule([&cache, ctx, reactor, response, view = std::move(view), method = std::move(method),
                  request = std::move(request), services = std::move(services), load = std::move(load),
                  after_load = std::move(after_load), found = std::move(found)]() mutable {
+    // A caller that gave up (cancelled, deadline passed) while queued costs nothing more: no
+    // Redis round trip, no backend load for nobody.
+    if (ctx->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before it was served"));
+      return;
+    }
     if (!found) {
       found = cache.Find(view, method, request, services);
       if (FinishIfHit(*found, ctx, reactor, response)) return;
@@ -99,8 +105,13 @@ bool ProxyService::IsCacheable(absl::string_view method_name) {
 }
 
 ProxyService::ProxyService(const std::string& service, std::string backend, std::shared_ptr<grpc::Channel> channel,
-                           ResponseCache* cache, WorkerPool* pool, absl::Duration timeout)
-    : backend_(std::move(backend)), stub_(std::shared_ptr<grpc::ChannelInterface>(std::move(channel))), cache_(cache), pool_(pool), timeout_(timeout) {
+                           ResponseCache* cache, WorkerPool* pool, absl::Duration timeout, RateLimiter* limiter)
+    : backend_(std::move(backend)),
+      stub_(std::shared_ptr<grpc::ChannelInterface>(std::move(channel))),
+      cache_(cache),
+      pool_(pool),
+      timeout_(timeout),
+      limiter_(limiter) {
   const auto* descriptor = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
   if (descriptor == nullptr) {
     log::Error("proxy: unknown service", {{"service", service}});
@@ -112,10 +123,11 @@ ProxyService::ProxyService(const std::string& service, std::string backend, std:
     const std::string& path = paths_.back();
     AddMethod(new grpc::internal::RpcServiceMethod(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, nullptr));
     const bool cacheable = cache_ != nullptr && IsCacheable(m->name());
-    MarkMethodRawCallback(i, new RawHandler([this, &path, cacheable](grpc::CallbackServerContext* ctx,
-                                                                     const grpc::ByteBuffer* req,
-                                                                     grpc::ByteBuffer* resp) {
-      return cacheable ? ForwardCached(ctx, req, resp, path) : Forward(ctx, req, resp, path);
+    const google::protobuf::Descriptor* type = m->input_type();
+    MarkMethodRawCallback(i, new RawHandler([this, &path, cacheable, type](grpc::CallbackServerContext* ctx,
+                                                                           const grpc::ByteBuffer* req,
+                                                                           grpc::ByteBuffer* resp) {
+      return cacheable ? ForwardCached(ctx, req, resp, path, type) : Forward(ctx, req, resp, path);
     }));
   }
 }
@@ -123,7 +135,7 @@ ProxyService::ProxyService(const std::string& service, std::string backend, std:
 grpc::ServerUnaryReactor* ProxyService::Forward(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                                 grpc::ByteBuffer* response, const std::string& method) {
   auto* reactor = ctx->DefaultReactor();
-  std::optional<Forwarded> from = AdmitOrFinish(*ctx, reactor);
+  std::optional<Forwarded> from = AdmitOrFinish(*ctx, request, limiter_, reactor);
   if (!from) return reactor;
   std::shared_ptr<grpc::ClientContext> backend = BackendContext(*from, timeout_);
   // Fully asynchronous: no thread waits while the backend works.
@@ -137,10 +149,16 @@ grpc::ServerUnaryReactor* ProxyService::Forward(grpc::CallbackServerContext* ctx
 
 grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContext* ctx,
                                                       const grpc::ByteBuffer* request,
-                                                      grpc::ByteBuffer* response, const std::string& method) {
+                                                      grpc::ByteBuffer* response, const std::string& method,
+                                                      const google::protobuf::Descriptor* type) {
   auto* reactor = ctx->DefaultReactor();
-  std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, reactor);
+  std::optional<Forwarded> admitted = AdmitOrFinish(*ctx, request, limiter_, reactor);
   if (!admitted) return reactor;
+  absl::StatusOr<std::string> canonical = CanonicalRequest(type, ToString(*request));
+  if (!canonical.ok()) {
+    reactor->Finish(ToGrpcStatus(canonical.status()));
+    return reactor;
+  }
   // The backend call of a miss, whose metadata goes back to the caller.
   auto backend = std::make_shared<std::unique_ptr<grpc::ClientContext>>();
   auto load = [this, backend, request, &method, from = *admitted](const std::string&) -> Loaded {
@@ -154,9 +172,12 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
     });
     done.WaitForNotification();
     if (loaded.status.ok()) loaded.body = ToString(out);
+    AppliedViews views(from.view);
+    views.Record(**backend);
+    loaded.view_confirmed = views.Confirmed();
     return loaded;
   };
-  ServeCached(*cache_, *pool_, ctx, reactor, response, admitted->view, method, ToString(*request), {backend_},
+  ServeCached(*cache_, *pool_, ctx, reactor, response, admitted->view, method, *std::move(canonical), {backend_},
               std::move(load), [backend, ctx] {
                 if (*backend) CopyBackendMetadata(**backend, ctx);
               });

@@ -15,6 +15,7 @@
 #include <grpcpp/support/byte_buffer.h>
 
 #include "common/worker_pool.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/response_cache.h"
 
 namespace kp::gateway {
@@ -24,15 +25,17 @@ class ProxyService : public grpc::Service {
   // `service` is the full service name (khartoum.events.v1.EventService); `backend` the
   // generation that owns its data ("events").
   ProxyService(const std::string& service, std::string backend, std::shared_ptr<grpc::Channel> channel,
-               ResponseCache* cache, WorkerPool* pool, absl::Duration timeout);
+               ResponseCache* cache, WorkerPool* pool, absl::Duration timeout, RateLimiter* limiter);
 
   static bool IsCacheable(absl::string_view method_name);
 
  private:
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                     grpc::ByteBuffer* response, const std::string& method);
+  // A read: keyed by the request's canonical form (`type`: the method's request type).
   grpc::ServerUnaryReactor* ForwardCached(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
-                                          grpc::ByteBuffer* response, const std::string& method);
+                                          grpc::ByteBuffer* response, const std::string& method,
+                                          const google::protobuf::Descriptor* type);
 
   std::deque<std::string> paths_;  // "/pkg.Service/Method"; RpcServiceMethod keeps the pointer
   std::string backend_;
@@ -40,6 +43,7 @@ class ProxyService : public grpc::Service {
   ResponseCache* cache_;
   WorkerPool* pool_;
   absl::Duration timeout_;
+  RateLimiter* limiter_;
 };
 
 std::string ToString(const grpc::ByteBuffer& buffer);

@@ -7,6 +7,9 @@
 // loaded before that write can never match once the write is acknowledged.
 #include "gateway/response_cache.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/message.h>
 #include <openssl/sha.h>
 
 #include "absl/strings/escaping.h"
@@ -30,6 +33,24 @@ constexpr char kStoreScript[] =
 }  // namespace
 
 void Count(CacheOutcome outcome);
+
+absl::StatusOr<std::string> CanonicalRequest(const google::protobuf::Descriptor* type, absl::string_view bytes) {
+  std::unique_ptr<google::protobuf::Message> message(
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
+  if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat("the request is not a valid ", type->full_name(),
+                                                   " (its bytes do not parse)"));
+  }
+  message->DiscardUnknownFields();
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message->SerializeToCodedStream(&coded);
+  }
+  return out;
+}
 
 const char* OutcomeName(CacheOutcome outcome) {
   switch (outcome) {
@@ -99,14 +120,21 @@ Loaded ResponseCache::Coalesce(const std::string& flight_key, const std::functio
   }
   if (!leader) {
     flight->done.WaitForNotification();
-    ++coalesced_;
-    *outcome = CacheOutcome::kCoalesced;
-    return flight->result;
+    if (flight->result.view_confirmed) {
+      ++coalesced_;
+      *outcome = CacheOutcome::kCoalesced;
+      return flight->result;
+    }
+    // The leader's answer (or error) was made for another view than the key's: not for this
+    // caller, who asks for itself.
+    ++misses_;
+    *outcome = CacheOutcome::kMiss;
+    return load();
   }
   flight->result = load();
   // Stored before followers are released and the flight is forgotten, so that a caller
   // arriving next finds the entry rather than starting another load.
-  if (flight->result.status.ok()) store(flight->result);
+  if (flight->result.status.ok() && flight->result.view_confirmed) store(flight->result);
   {
     absl::MutexLock lock(&mu_);
     flights_.erase(flight_key);
@@ -135,6 +163,8 @@ ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_v
   Lookup lookup;
   if (redis_ == nullptr) return lookup;  // bypass
   lookup.key = Key(view, method, request);
+  lookup.redis_budget = redis_->timeout();
+  absl::Duration* budget = &lookup.redis_budget;
   const std::string& key = lookup.key;
   // With a local copy, only the generations are read (a few bytes); otherwise the entry too.
   const std::optional<LocalEntry> local = LocalGet(key);
@@ -143,7 +173,7 @@ ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_v
   commands[0].push_back("MGET");
   for (auto s : services) commands[0].push_back(cache::GenerationKey(s));
   commands[0].push_back(have_local ? cache::GenerationKey(services[0]) : key);
-  auto replies = redis_->Pipeline(commands);
+  auto replies = redis_->Pipeline(commands, budget);
   // Redis down, slow, recovering or odd: the backends answer (bypass). Not coalesced, since
   // without generations a flight could not be told apart from one started before a write.
   if (!replies.ok() || (*replies)[0].elements.size() != services.size() + 1) return lookup;
@@ -156,7 +186,7 @@ ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_v
     // A fresh Redis: give the missing generations random starting values, then read again.
     auto init = cache::Generations::InitCommands(missing);
     init.push_back(commands[0]);
-    replies = redis_->Pipeline(init);
+    replies = redis_->Pipeline(init, budget);
     if (!replies.ok() || replies->back().elements.size() != services.size() + 1) return lookup;
     values = &replies->back().elements;
   }
@@ -172,7 +202,7 @@ ResponseCache::Lookup ResponseCache::Find(absl::string_view view, absl::string_v
       return lookup;
     }
     // The local copy is stale: read the entry itself.
-    auto entry = redis_->Command({"GET", key});
+    auto entry = redis_->Command({"GET", key}, budget);
     if (entry.ok() && entry->type == cache::RedisReply::Type::kString) {
       values->back() = std::move(*entry);
     } else {
@@ -211,7 +241,8 @@ Loaded ResponseCache::Load(const Lookup& lookup, const std::vector<absl::string_
     for (const auto& g : lookup.generations) cmd.push_back(g);
     cmd.push_back(absl::StrCat(lookup.stamp, "\n", loaded.body));
     cmd.push_back(absl::StrCat(absl::ToInt64Milliseconds(ttl_)));
-    auto stored = redis_->Command(cmd);
+    absl::Duration budget = lookup.redis_budget;
+    auto stored = redis_->Command(cmd, &budget);
     if (stored.ok() && stored->integer == 1) {
       LocalStore(key, lookup.stamp, std::make_shared<const std::string>(loaded.body));
     }

@@ -11,10 +11,12 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/descriptor.h>
 #include <grpcpp/support/status.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -23,10 +25,13 @@
 
 namespace kp::gateway {
 
-// A loaded response: only OK results are stored.
+// A loaded response: only OK results whose view the backends confirmed are stored.
 struct Loaded {
   grpc::Status status;
   std::string body;  // serialized response message
+  // Every backend said it redacted for the view the entry is keyed by (see AppliedViews).
+  // If not, the response goes to its own caller only: never stored, never shared.
+  bool view_confirmed = false;
 };
 
 // A cached response body, shared by the in-process copy and the responses being sent.
@@ -42,6 +47,11 @@ struct CacheCounters {
   int64_t bypasses = 0;   // Redis unavailable (or no Redis): served from the backends
   int64_t redis_errors = 0;
 };
+
+// The form of a request that keys the cache: parsed as `type`, unknown fields dropped, and
+// serialized deterministically, so that equivalent encodings (fields reordered or repeated,
+// unknown fields added, packed or not) share one entry. INVALID_ARGUMENT if it does not parse.
+absl::StatusOr<std::string> CanonicalRequest(const google::protobuf::Descriptor* type, absl::string_view bytes);
 
 class ResponseCache {
  public:
@@ -61,6 +71,8 @@ class ResponseCache {
     std::string key;
     std::vector<std::string> generations;
     std::string stamp;
+    // Redis time this call may still spend (storing the entry): one --redis_timeout per call.
+    absl::Duration redis_budget;
   };
   Lookup Find(absl::string_view view, absl::string_view method, absl::string_view request,
               const std::vector<absl::string_view>& services);
@@ -75,7 +87,8 @@ class ResponseCache {
 
   CacheCounters counters() const;
 
-  // The Redis key of an entry, exposed for tests: kp:v1:<view>:<method>:<sha256(request)>.
+  // The Redis key of an entry, exposed for tests: kp:v1:<view>:<method>:<sha256(request)>,
+  // where `request` is the canonical form (CanonicalRequest).
   static std::string Key(absl::string_view view, absl::string_view method, absl::string_view request);
 
  private:

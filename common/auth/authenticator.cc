@@ -19,13 +19,28 @@ ABSL_FLAG(absl::Duration, keys_reload_interval, absl::Seconds(2), "How often the
 namespace kp::auth {
 namespace {
 std::unique_ptr<Authenticator>& Global() {
-  static auto* a = new std::unique_ptr<Authenticator>(std::make_unique<Authenticator>(nullptr));
+  static auto* a = new std::unique_ptr<Authenticator>(Authenticator::DenyAll());
   return *a;
 }
 }  // namespace
 
+std::unique_ptr<Authenticator> Authenticator::DenyAll() {
+  return std::unique_ptr<Authenticator>(new Authenticator(Mode::kDenyAll, nullptr));
+}
+std::unique_ptr<Authenticator> Authenticator::Disabled() {
+  return std::unique_ptr<Authenticator>(new Authenticator(Mode::kDisabled, nullptr));
+}
+std::unique_ptr<Authenticator> Authenticator::WithKeys(std::unique_ptr<KeyStore> keys) {
+  return std::unique_ptr<Authenticator>(new Authenticator(Mode::kKeys, std::move(keys)));
+}
+
 absl::StatusOr<Principal> Authenticator::Authenticate(const grpc::ServerContextBase& ctx) const {
-  if (keys_ == nullptr) return Principal{"anonymous", Role::kAdmin, ""};
+  switch (mode_) {
+    case Mode::kDisabled: return Principal{"anonymous", Role::kAdmin, ""};
+    case Mode::kDenyAll:
+      return absl::UnauthenticatedError("authentication is not configured on this server; every call is refused");
+    case Mode::kKeys: break;
+  }
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) {
@@ -50,7 +65,7 @@ void ValidateAuthFlags(config::Validator& v) {
 void InitAuthFromFlags(const char* program) {
   if (absl::GetFlag(FLAGS_auth) == "disabled") {
     log::Warn("authentication disabled (--auth=disabled): every caller is an admin");
-    Global() = std::make_unique<Authenticator>(nullptr);
+    Global() = Authenticator::Disabled();
     return;
   }
   auto keys = KeyStore::Open(absl::GetFlag(FLAGS_keys_file), absl::GetFlag(FLAGS_keys_reload_interval));
@@ -58,7 +73,7 @@ void InitAuthFromFlags(const char* program) {
     std::fprintf(stderr, "%s: configuration error: %s\n", program, std::string(keys.status().message()).c_str());
     std::exit(2);
   }
-  Global() = std::make_unique<Authenticator>(std::move(*keys));
+  Global() = Authenticator::WithKeys(std::move(*keys));
 }
 
 const Authenticator& CurrentAuthenticator() { return *Global(); }

@@ -10,10 +10,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace kp::auth {
 namespace {
@@ -40,42 +42,61 @@ std::string Sha256Hex(absl::string_view data) {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
-absl::StatusOr<KeyMap> ParseKeys(absl::string_view text) {
-  KeyMap keys;
+ParsedKeys ParseKeys(absl::string_view text) {
+  ParsedKeys out;
   int number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
     std::vector<absl::string_view> f = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("keys file line ", number, ": ", why));
-    };
-    if (f.size() < 3) return bad("want '<sha256> <principal> <role> [organisations/<id>] [expires=<time>]'");
+    auto bad = [&](absl::string_view why) { out.errors.push_back(absl::StrCat("line ", number, ": ", why)); };
+    if (f.size() < 3) {
+      bad("want '<sha256> <principal> <role> [organisations/<id>] [expires=<time>] [rate=<per second>]'");
+      continue;
+    }
     if (f[0].size() != 64 || !std::all_of(f[0].begin(), f[0].end(), [](char c) { return absl::ascii_isxdigit(c); })) {
-      return bad("the first field must be the token's SHA-256 in hex (64 characters)");
+      bad("the first field must be the token's SHA-256 in hex (64 characters)");
+      continue;
     }
     Key key;
     key.principal.name = std::string(f[1]);
-    if (!ParseRole(f[2], &key.principal.role)) return bad("role must be reader, registrar, editor or admin");
-    for (size_t i = 3; i < f.size(); ++i) {
-      if (absl::StartsWith(f[i], "organisations/")) {
+    if (!ParseRole(f[2], &key.principal.role)) {
+      bad("role must be reader, registrar, editor or admin");
+      continue;
+    }
+    bool ok = true;
+    for (size_t i = 3; ok && i < f.size(); ++i) {
+      if (absl::StartsWith(f[i], "organisations/") && f[i].size() > 14) {
         key.principal.organisation = std::string(f[i]);
       } else if (absl::StartsWith(f[i], "expires=")) {
         std::string err;
         if (!absl::ParseTime(absl::RFC3339_full, std::string(f[i].substr(8)), &key.expires, &err)) {
-          return bad(absl::StrCat("expires: ", err));
+          bad(absl::StrCat("expires: ", err));
+          ok = false;
+        }
+      } else if (absl::StartsWith(f[i], "rate=")) {
+        double rate;
+        if (!absl::SimpleAtod(f[i].substr(5), &rate) || !(rate >= 0) || rate > 1e6) {
+          bad("rate= must be calls per second, 0 (unlimited) to 1000000");
+          ok = false;
+        } else {
+          key.principal.rate_limit = rate;
         }
       } else {
-        return bad(absl::StrCat("unexpected '", f[i], "'"));
+        bad(absl::StrCat("unexpected '", f[i], "'"));
+        ok = false;
       }
     }
+    if (!ok) continue;
     if (key.principal.role == Role::kRegistrar && key.principal.organisation.empty()) {
-      return bad("a registrar must name its organisation (organisations/<id>)");
+      bad("a registrar must name its organisation (organisations/<id>)");
+      continue;
     }
-    if (!keys.emplace(absl::AsciiStrToLower(f[0]), key).second) return bad("duplicate token hash");
+    // The first line for a token wins; a later one is a mistake to report, not a role change.
+    if (!out.keys.emplace(absl::AsciiStrToLower(f[0]), key).second) bad("duplicate token hash (the first line for it is used)");
   }
-  return keys;
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path, absl::Duration reload_interval) {
@@ -83,13 +104,7 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path
   store->fingerprint_ = Fingerprint(path);
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  auto keys = ParseKeys(*text);
-  if (!keys.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", keys.status().message()));
-  log::Info("keys loaded", {{"keys_file", path}, {"keys", static_cast<int>(keys->size())}});
-  {
-    absl::MutexLock lock(&store->mu_);
-    store->keys_ = std::make_shared<const KeyMap>(std::move(*keys));
-  }
+  store->Install(*text, /*reload=*/false);
   store->watcher_ = std::thread([s = store.get()] { s->Watch(); });
   return store;
 }
@@ -99,21 +114,28 @@ KeyStore::~KeyStore() {
   if (watcher_.joinable()) watcher_.join();
 }
 
+void KeyStore::Install(absl::string_view text, bool reload) {
+  ParsedKeys parsed = ParseKeys(text);
+  for (const auto& e : parsed.errors) {
+    log::Error("keys file: malformed line skipped", {{"keys_file", path_}, {"error", e}});
+  }
+  metrics::KeysLoaded(static_cast<int64_t>(parsed.keys.size()), static_cast<int64_t>(parsed.errors.size()));
+  log::Info(reload ? "keys reloaded" : "keys loaded", {{"keys_file", path_},
+                                                       {"keys", static_cast<int>(parsed.keys.size())},
+                                                       {"malformed_lines", static_cast<int>(parsed.errors.size())}});
+  absl::MutexLock lock(&mu_);
+  keys_ = std::make_shared<const KeyMap>(std::move(parsed.keys));
+}
+
 void KeyStore::Watch() {
   while (!stop_.WaitForNotificationWithTimeout(interval_)) {
     const std::string fp = Fingerprint(path_);
     if (fp.empty() || fp == fingerprint_) continue;
     auto text = ReadFile(path_);
-    auto keys = text.ok() ? ParseKeys(*text) : absl::StatusOr<KeyMap>(text.status());
+    if (!text.ok()) continue;  // replaced as we looked: the next round reads the new file
     fingerprint_ = fp;
-    if (!keys.ok()) {
-      // A bad edit must not lock everyone out: keep serving the last good keys.
-      log::Error("keys file not reloaded; keeping the previous keys", {{"error", keys.status().ToString()}});
-      continue;
-    }
-    log::Info("keys reloaded", {{"keys_file", path_}, {"keys", static_cast<int>(keys->size())}});
-    absl::MutexLock lock(&mu_);
-    keys_ = std::make_shared<const KeyMap>(std::move(*keys));
+    // What a restarted process would load: the valid lines, whatever the others say.
+    Install(*text, /*reload=*/true);
   }
 }
 

@@ -3,6 +3,7 @@
 //
 // One key per line; blank lines and lines starting with '#' are ignored:
 //   <sha256 hex of the token> <principal> <role> [organisations/<id>] [expires=<RFC 3339 time>]
+//   [rate=<calls per second at the gateway; 0: unlimited>]
 // role is reader, registrar, editor or admin; a registrar line names its organisation.
 // Revoking a token = deleting its line.
 #pragma once
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -28,13 +30,20 @@ struct Key {
 
 using KeyMap = absl::flat_hash_map<std::string, Key>;  // by sha256 hex
 
-// Parses a keys file's text; errors name the line.
-absl::StatusOr<KeyMap> ParseKeys(absl::string_view text);
+// A keys file's valid lines, and one message per malformed line ("line 7: ..."), which is
+// skipped: one bad edit never locks out the other keys, nor stops a process from starting.
+struct ParsedKeys {
+  KeyMap keys;
+  std::vector<std::string> errors;
+};
+ParsedKeys ParseKeys(absl::string_view text);
 std::string Sha256Hex(absl::string_view data);
 
 class KeyStore {
  public:
-  // Loads `path` (failing start-up on a bad file) and watches it every `reload_interval`.
+  // Loads `path` and watches it every `reload_interval`. Fails only when the file cannot be
+  // read; malformed lines are logged with their numbers, counted in the metrics
+  // (kp_auth_keys_malformed_lines) and skipped, at start and on every reload alike.
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path, absl::Duration reload_interval);
   ~KeyStore();
 
@@ -44,6 +53,8 @@ class KeyStore {
  private:
   KeyStore(std::string path, absl::Duration interval) : path_(std::move(path)), interval_(interval) {}
   void Watch();
+  // Installs the keys of `text`, logging and counting its malformed lines.
+  void Install(absl::string_view text, bool reload);
   std::string path_;
   absl::Duration interval_;
   mutable absl::Mutex mu_;

@@ -14,6 +14,9 @@ struct Principal {
   std::string name;          // e.g. "kenya-focal-point"
   Role role = Role::kReader;
   std::string organisation;  // registrars: "organisations/{id}"
+  // Calls per second the gateway admits for this principal (`rate=` in the keys file; 0: no
+  // limit); negative: the gateway's default.
+  double rate_limit = -1;
 };
 
 const char* RoleName(Role role);

@@ -4,6 +4,8 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <cerrno>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -40,9 +42,8 @@ RedisClient::RedisClient(RedisOptions options) : options_(std::move(options)) {
 
 RedisClient::~RedisClient() {
   absl::MutexLock lock(&mu_);
-  for (auto* c : idle_) redisFree(c);
+  for (auto& c : idle_) redisFree(c.context);
 }
-
 void RedisClient::SetRecoveryHook(std::function<absl::Status(const Runner&)> hook) {
   recovery_hook_ = std::move(hook);
 }
@@ -60,8 +61,8 @@ RedisClient::Admission RedisClient::Admit() {
     metrics::RecordRedisRejected();
     return Admission::kRejected;
   }
-  if (!open_) return Admission::kAllowed;  // failing, but not yet past the threshold
-  probing_ = true;                         // half-open: this caller alone tries Redis
+  // After a failure, one caller at a time tries Redis, and recovers it before using it.
+  probing_ = true;
   return Admission::kProbe;
 }
 
@@ -83,39 +84,83 @@ void RedisClient::RecordFailure(Admission admission) {
   }
 }
 
-redisContext* RedisClient::Take() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
-      auto* c = idle_.back();
-      idle_.pop_back();
-      return c;
-    }
-  }
-  redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, absl::ToTimeval(options_.connect_timeout));
-  if (c == nullptr) return nullptr;
-  if (c->err) {
-    redisFree(c);
-    return nullptr;
-  }
-  redisSetTimeout(c, absl::ToTimeval(options_.command_timeout));
-  redisEnableKeepAlive(c);
+RedisClient::Connection RedisClient::TakeIdle() {
+  absl::MutexLock lock(&mu_);
+  if (idle_.empty()) return {};
+  Connection c = idle_.back();
+  idle_.pop_back();
   return c;
 }
 
-void RedisClient::Give(redisContext* c) {
+RedisClient::Connection RedisClient::Connect(absl::Time deadline, bool* restarted) {
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return {};
+  redisContext* c = redisConnectWithTimeout(host_.c_str(), port_, absl::ToTimeval(left));
+  if (c == nullptr) return {};
+  if (c->err) {
+    redisFree(c);
+    return {};
+  }
+  redisEnableKeepAlive(c);
+  redisSetTimeout(c, absl::ToTimeval(std::max(deadline - absl::Now(), absl::Milliseconds(1))));
+  // Which Redis is this? A run id other than the last one seen means it restarted, perhaps
+  // from an old snapshot, even if this process never saw it down.
+  auto* info = static_cast<redisReply*>(redisCommand(c, "INFO server"));
+  if (info == nullptr || info->type != REDIS_REPLY_STRING) {
+    if (info != nullptr) freeReplyObject(info);
+    redisFree(c);
+    return {};
+  }
+  const absl::string_view text(info->str, info->len);
+  std::string run_id;
+  if (const size_t at = text.find("run_id:"); at != absl::string_view::npos) {
+    const size_t end = text.find_first_of("\r\n", at);
+    run_id = std::string(text.substr(at + 7, end == absl::string_view::npos ? absl::string_view::npos : end - at - 7));
+  }
+  freeReplyObject(info);
+  {
+    absl::MutexLock lock(&mu_);
+    *restarted = !run_id_.empty() && run_id != run_id_;
+    run_id_ = run_id;
+  }
+  return {c, deadline - absl::Now()};
+}
+
+void RedisClient::Give(Connection c) {
   absl::MutexLock lock(&mu_);
   if (static_cast<int>(idle_.size()) < options_.max_idle_connections) {
     idle_.push_back(c);
   } else {
-    redisFree(c);
+    redisFree(c.context);
   }
 }
 
+void RedisClient::DropIdle() {
+  std::vector<Connection> idle;
+  {
+    absl::MutexLock lock(&mu_);
+    idle.swap(idle_);
+  }
+  for (auto& c : idle) redisFree(c.context);
+}
+
 absl::StatusOr<std::vector<RedisReply>> RedisClient::RunPipeline(
-    const std::vector<std::vector<std::string>>& commands) {
-  redisContext* c = Take();
-  if (c == nullptr) return absl::UnavailableError(absl::StrCat("redis ", options_.address, ": cannot connect"));
+    const std::vector<std::vector<std::string>>& commands, absl::Time deadline, bool* closed_pooled,
+    bool recovering) {
+  *closed_pooled = false;
+  Connection c = TakeIdle();
+  const bool pooled = c.context != nullptr;
+  bool restarted = false;
+  if (!pooled) c = Connect(deadline, &restarted);
+  if (c.context == nullptr) {
+    return absl::UnavailableError(absl::StrCat("redis ", options_.address, ": cannot connect in time"));
+  }
+  if (restarted && !recovering) {
+    // Not a failure of Redis, but what it holds cannot be trusted before recovery.
+    Give(c);
+    *closed_pooled = true;
+    return absl::UnavailableError(absl::StrCat("redis ", options_.address, ": restarted"));
+  }
   for (const auto& args : commands) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -123,17 +168,33 @@ absl::StatusOr<std::vector<RedisReply>> RedisClient::RunPipeline(
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
+    redisAppendCommandArgv(c.context, static_cast<int>(argv.size()), argv.data(), lens.data());
   }
   std::vector<RedisReply> replies;
-  bool error_reply = false;
   std::string error_text;
+  bool error_reply = false;
   for (size_t i = 0; i < commands.size(); ++i) {
+    // Every read gets only what is left of the allowance (set on the socket when it differs).
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      redisFree(c.context);
+      return absl::UnavailableError(absl::StrCat("redis ", options_.address, ": timed out"));
+    }
+    if (c.io_timeout > left + absl::Milliseconds(1) || c.io_timeout < left - absl::Milliseconds(10)) {
+      redisSetTimeout(c.context, absl::ToTimeval(left));
+      c.io_timeout = left;
+    }
     void* raw = nullptr;
-    if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
-      std::string err = c->errstr;
-      redisFree(c);  // the connection is in an unknown state: never reuse it
-      return absl::UnavailableError(absl::StrCat("redis ", options_.address, ": ", err));
+    errno = 0;
+    if (redisGetReply(c.context, &raw) != REDIS_OK || raw == nullptr) {
+      const int err = errno;
+      // Closed by the server (EOF, reset, broken pipe) before any reply, as opposed to a timeout.
+      *closed_pooled = pooled && i == 0 &&
+                       (c.context->err == REDIS_ERR_EOF ||
+                        (c.context->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE)));
+      error_text = c.context->errstr;
+      redisFree(c.context);  // the connection is in an unknown state: never reuse it
+      return absl::UnavailableError(absl::StrCat("redis ", options_.address, ": ", error_text));
     }
     replies.push_back(Convert(static_cast<redisReply*>(raw)));
     freeReplyObject(raw);
@@ -147,50 +208,69 @@ absl::StatusOr<std::vector<RedisReply>> RedisClient::RunPipeline(
   return replies;
 }
 
+absl::Status RedisClient::Recover(absl::Time deadline) {
+  if (!recovery_hook_) return absl::OkStatus();
+  bool closed = false;
+  return recovery_hook_([this, deadline, &closed](const std::vector<std::vector<std::string>>& c) {
+    return RunPipeline(c, deadline, &closed, /*recovering=*/true);
+  });
+}
+
 absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
-    const std::vector<std::vector<std::string>>& commands) {
+    const std::vector<std::vector<std::string>>& commands, absl::Duration* budget) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + (budget ? std::min(*budget, options_.command_timeout) : options_.command_timeout);
+  struct Charge {
+    absl::Duration* budget;
+    absl::Time start;
+    ~Charge() {
+      if (budget) *budget -= absl::Now() - start;
+    }
+  } charge{budget, start};
+  if (deadline <= start) return absl::UnavailableError("redis: no time left for this call");
   const Admission admission = Admit();
   if (admission == Admission::kRejected) return absl::UnavailableError("redis circuit open");
-  auto result = RunPipeline(commands);
+  if (admission == Admission::kProbe) {
+    // Redis failed before: it may have missed bumps, or restarted from an old snapshot. Move
+    // every generation forward first; only then may anything read from it be used.
+    const absl::Status recovered = Recover(deadline);
+    if (!recovered.ok()) {
+      RecordFailure(admission);
+      return absl::UnavailableError(absl::StrCat("redis recovery: ", recovered.message()));
+    }
+    absl::MutexLock lock(&mu_);
+    probing_ = false;
+    outage_ = false;
+    open_ = false;
+    consecutive_failures_ = 0;
+    open_until_ = absl::InfinitePast();
+    ++counters_.recoveries;
+    log::Info("redis available again: circuit closed", {{"redis", options_.address}});
+  }
+  bool closed_pooled = false;
+  auto result = RunPipeline(commands, deadline, &closed_pooled);
+  if (!result.ok() && closed_pooled) {
+    // Redis restarted: it closed the pool's connections (every idle one is as dead as this
+    // one), or a new connection found a new run id. Nothing was read, so the commands go again,
+    // within the same allowance, after the recovery a restarted Redis needs.
+    DropIdle();
+    log::Info("redis restarted (closed pooled connections, or a new run id): recovering",
+              {{"redis", options_.address}});
+    const absl::Status recovered = Recover(deadline);
+    result = recovered.ok() ? RunPipeline(commands, deadline, &closed_pooled, /*recovering=*/true)
+                            : absl::StatusOr<std::vector<RedisReply>>(recovered);
+  }
   if (!result.ok()) {
-    RecordFailure(admission);
+    RecordFailure(Admission::kAllowed);
     return result;
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (!outage_) {
-      consecutive_failures_ = 0;
-      return result;
-    }
-    if (probing_ && admission != Admission::kProbe) {
-      ++counters_.rejected;  // another caller is recovering: not safe to use Redis yet
-      return absl::UnavailableError("redis recovering");
-    }
-    probing_ = true;
-  }
-  // Redis answers again after an outage: recover (bump generations) before anyone uses it.
-  const absl::Status hook = recovery_hook_
-      ? recovery_hook_([this](const std::vector<std::vector<std::string>>& c) { return RunPipeline(c); })
-      : absl::OkStatus();
   absl::MutexLock lock(&mu_);
-  probing_ = false;
-  if (!hook.ok()) {
-    ++counters_.errors;
-    open_ = true;
-    open_until_ = absl::Now() + options_.open_time;
-    return absl::UnavailableError(absl::StrCat("redis recovery failed: ", hook.message()));
-  }
-  outage_ = false;
-  open_ = false;
   consecutive_failures_ = 0;
-  open_until_ = absl::InfinitePast();
-  ++counters_.recoveries;
-  log::Info("redis available again: circuit closed", {{"redis", options_.address}});
   return result;
 }
 
-absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
-  auto replies = Pipeline({args});
+absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args, absl::Duration* budget) {
+  auto replies = Pipeline({args}, budget);
   if (!replies.ok()) return replies.status();
   return std::move((*replies)[0]);
 }

@@ -50,16 +50,27 @@ class RedisClient {
 
   using Runner = std::function<absl::StatusOr<std::vector<RedisReply>>(
       const std::vector<std::vector<std::string>>&)>;
-  // Called (once per outage) on the first successful command after Redis failed, before that
-  // command's result is used; meanwhile every other caller is refused as if the breaker were
-  // open. `run` sends commands past the breaker. If the hook fails, the outage goes on. Used
-  // to bump every generation when Redis comes back.
+  // Called (once per outage) before the first command after Redis failed, and whenever the
+  // pool's connections turn out closed by the server (a restart); the command runs only if the
+  // hook succeeds. Meanwhile every other caller is refused as if the breaker were open. `run`
+  // sends commands past the breaker. Used to bump every generation when Redis comes back.
   void SetRecoveryHook(std::function<absl::Status(const Runner& run)> hook);
 
   // Runs the commands pipelined in one round trip. UNAVAILABLE when Redis cannot be reached
   // in time or the breaker is open; an error reply fails the whole call.
-  absl::StatusOr<std::vector<RedisReply>> Pipeline(const std::vector<std::vector<std::string>>& commands);
-  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args);
+  //
+  // Time: connecting, writing and reading all come out of one allowance, --redis_timeout, or
+  // what is left of `*budget` when given (the time spent is taken off it, so that several
+  // commands of one call share one allowance).
+  //
+  // A pooled connection that the server closed (Redis restarted, say) is not a failure: the
+  // commands are sent again on a fresh connection within the same allowance, after every
+  // generation has been moved forward (the recovery hook), since a restarted Redis may hold
+  // an old snapshot. Only a Redis that cannot be reached in time is an outage.
+  absl::StatusOr<std::vector<RedisReply>> Pipeline(const std::vector<std::vector<std::string>>& commands,
+                                                   absl::Duration* budget = nullptr);
+  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args, absl::Duration* budget = nullptr);
+  absl::Duration timeout() const { return options_.command_timeout; }
 
   RedisCounters counters() const;
   const std::string& address() const { return options_.address; }
@@ -68,9 +79,24 @@ class RedisClient {
   enum class Admission { kAllowed, kProbe, kRejected };
   Admission Admit();
   void RecordFailure(Admission admission);
-  absl::StatusOr<std::vector<RedisReply>> RunPipeline(const std::vector<std::vector<std::string>>& commands);
-  redisContext* Take();
-  void Give(redisContext* c);
+  // A connection and the socket timeout currently set on it.
+  struct Connection {
+    redisContext* context = nullptr;
+    absl::Duration io_timeout;
+  };
+  // One round trip. `closed_pooled`: it failed because the server had closed the pooled
+  // connection used (before any reply), or because a new connection met a restarted Redis:
+  // either says Redis restarted, not that it is down.
+  // `recovering`: the recovery itself, which a restart does not stop.
+  absl::StatusOr<std::vector<RedisReply>> RunPipeline(const std::vector<std::vector<std::string>>& commands,
+                                                      absl::Time deadline, bool* closed_pooled, bool recovering = false);
+  // Runs the recovery hook (within `deadline`).
+  absl::Status Recover(absl::Time deadline);
+  Connection TakeIdle();
+  // A new connection; `restarted` if its server has another run id than the last one seen.
+  Connection Connect(absl::Time deadline, bool* restarted);
+  void Give(Connection c);
+  void DropIdle();
 
   RedisOptions options_;
   std::string host_;
@@ -78,13 +104,14 @@ class RedisClient {
   std::function<absl::Status(const Runner&)> recovery_hook_;
 
   mutable absl::Mutex mu_;
-  std::vector<redisContext*> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<Connection> idle_ ABSL_GUARDED_BY(mu_);
   int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
   bool outage_ ABSL_GUARDED_BY(mu_) = false;   // failures seen since the last recovery
   bool probing_ ABSL_GUARDED_BY(mu_) = false;  // one caller is testing Redis or recovering
   bool open_ ABSL_GUARDED_BY(mu_) = false;     // the breaker has tripped during this outage
   absl::Time open_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   RedisCounters counters_ ABSL_GUARDED_BY(mu_);
+  std::string run_id_ ABSL_GUARDED_BY(mu_);  // of the Redis last connected to
 };
 
 }  // namespace kp::cache

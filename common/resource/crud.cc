@@ -3,12 +3,15 @@
 #include "common/resource/crud.h"
 
 #include <google/protobuf/field_mask.pb.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/field_mask_util.h>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/auth/keys.h"
 #include "common/peers.h"
 #include "common/resource/reflection.h"
 #include "common/resource/validation.h"
@@ -28,6 +31,23 @@ const google::protobuf::FieldDescriptor* FieldOf(const Message& m, absl::string_
   return m.GetDescriptor()->FindFieldByName(std::string(name));
 }
 
+
+// What binds a request id to its request: the SHA-256 of the request in canonical form
+// (deterministic, unknown fields dropped), without the request id itself.
+std::string RequestHash(const Message& req) {
+  std::unique_ptr<Message> copy(req.New());
+  copy->CopyFrom(req);
+  ClearField(*copy, "request_id");
+  copy->DiscardUnknownFields();
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    copy->SerializeToCodedStream(&coded);
+  }
+  return auth::Sha256Hex(bytes);
+}
 
 bool GetBool(const Message& m, absl::string_view name) {
   const auto* f = FieldOf(m, name);
@@ -76,16 +96,17 @@ absl::StatusOr<Crud::NewResource> Crud::BuildCreate(const Message& req, const Ca
   resource.CopyFrom(req.GetReflection()->GetMessage(req, FieldOf(req, spec.singular)));
   const std::string id_field = spec.singular + "_id";
   const std::string id = GetString(req, id_field);
-  out.request_id = GetString(req, "request_id");
+  out.request.request_id = GetString(req, "request_id");
 
   const size_t violations_before = v.list().size();
   if (!id.empty() && !IsValidId(id)) {
     v.Add(id_field, absl::StrCat("'", id, "' must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"));
   }
-  if (out.request_id.size() > 128) v.Add("request_id", "must be at most 128 characters");
+  if (out.request.request_id.size() > 128) v.Add("request_id", "must be at most 128 characters");
   RETURN_IF_ERROR(rules_->AuthorizeWrite(call.principal, resource, nullptr));
-  if (!out.request_id.empty() && v.list().size() == violations_before) {
-    ASSIGN_OR_RETURN(out.earlier, repo_->FindByRequestId(out.request_id));
+  if (!out.request.request_id.empty() && v.list().size() == violations_before) {
+    out.request.request_hash = RequestHash(req);
+    ASSIGN_OR_RETURN(out.earlier, repo_->FindByRequestId(call.principal.name, out.request));
     if (out.earlier) return out;
   }
   // Output-only fields sent by the caller are ignored (AIP-203).
@@ -107,7 +128,7 @@ absl::Status Crud::Create(const Message& req, Message* resp, const CallInfo& cal
   RETURN_IF_ERROR(v.ToStatus());
   Message& resource = *created.resource;
   ASSIGN_OR_RETURN(TxCheck check, rules_->Prepare(resource, nullptr, call));
-  RETURN_IF_ERROR(repo_->Insert(resource, created.request_id, check, ActorFrom(call)));
+  RETURN_IF_ERROR(repo_->Insert(resource, created.request, check, ActorFrom(call)));
   Respond(call.principal, resp, resource);
   return absl::OkStatus();
 }
@@ -141,7 +162,7 @@ absl::Status Crud::BatchCreate(const Message& req, Message* resp, const CallInfo
     if (created[i].earlier) continue;
     auto check = rules_->Prepare(*created[i].resource, nullptr, call);
     if (!check.ok()) return WithinItem(check.status(), absl::StrCat("requests[", i, "]"));
-    rows.push_back({created[i].resource.get(), created[i].request_id, std::move(*check), i});
+    rows.push_back({created[i].resource.get(), created[i].request, std::move(*check), i});
   }
   RETURN_IF_ERROR(repo_->InsertMany(rows, ActorFrom(call)));
   const auto* out = FieldOf(*resp, repo_->spec().collection);

@@ -71,7 +71,7 @@ class Crud {
   struct NewResource {
     std::unique_ptr<google::protobuf::Message> resource;
     std::unique_ptr<google::protobuf::Message> earlier;
-    std::string request_id;
+    Repository::RequestKey request;
   };
   absl::StatusOr<NewResource> BuildCreate(const google::protobuf::Message& req, const CallInfo& call,
                                           FieldViolations& v);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/resource/reflection.h"
 #include "common/status.h"
+#include "common/utf8.h"
 
 namespace kp::resource {
 namespace {
@@ -37,8 +38,9 @@ class Parser {
   }
 
  private:
+  // `pos` is 1-based in bytes; callers are told the character position.
   absl::Status Error(size_t pos, std::string what) {
-    return InvalidField("filter", absl::StrCat("at position ", pos, ": ", what));
+    return InvalidField("filter", absl::StrCat("at position ", utf8::Column(in_, pos - 1), ": ", what));
   }
 
   absl::Status Lex() {
@@ -90,7 +92,10 @@ class Parser {
         i = j;
         continue;
       }
-      return Error(pos, absl::StrCat("unexpected character '", std::string(1, c), "'"));
+      // The whole character, never a lone byte of it (the message must stay valid UTF-8).
+      const size_t n = utf8::SequenceLength(in_, i);
+      return Error(pos, n == 0 ? absl::StrCat("invalid UTF-8 byte 0x", absl::Hex(static_cast<unsigned char>(c)))
+                               : absl::StrCat("unexpected character '", in_.substr(i, n), "'"));
     }
     tokens_.push_back({Tok::kEnd, "end of filter", in_.size() + 1});
     return absl::OkStatus();

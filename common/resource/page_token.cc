@@ -10,11 +10,17 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
-ABSL_FLAG(std::string, page_token_key, "kp-page-token-v1",
-          "Secret that signs page tokens; the same on every replica of a service.");
+namespace {
+constexpr char kBuiltInPageTokenKey[] = "kp-page-token-v1";
+}  // namespace
+
+ABSL_FLAG(std::string, page_token_key, kBuiltInPageTokenKey,
+          "Secret that signs page tokens; the same on every replica of a service. The built-in "
+          "default is public: only for --plaintext development.");
 
 namespace kp::resource {
 namespace {
@@ -83,8 +89,12 @@ std::string PageTokenCodec::Encode(absl::string_view fingerprint,
       payload.push_back('n');
     }
   }
+  return Seal(payload);
+}
+
+std::string PageTokenCodec::Seal(absl::string_view payload) const {
   std::string token;
-  absl::WebSafeBase64Escape(payload + Mac(payload), &token);
+  absl::WebSafeBase64Escape(absl::StrCat(payload, Mac(payload)), &token);
   return token;
 }
 
@@ -110,12 +120,16 @@ absl::StatusOr<std::vector<storage::SqlValue>> PageTokenCodec::Decode(
     if (type == 'i' || type == 'd') {
       const size_t end = payload.find('\0');
       if (end == absl::string_view::npos) return BadToken();
-      const std::string digits(payload.substr(0, end));
+      const absl::string_view digits = payload.substr(0, end);
       payload.remove_prefix(end + 1);
+      // Checked parsing: a signed token may still carry any bytes here (the key could leak).
       if (type == 'i') {
-        values.emplace_back(static_cast<int64_t>(std::stoll(digits)));
+        int64_t i;
+        if (!absl::SimpleAtoi(digits, &i)) return BadToken();
+        values.emplace_back(i);
       } else {
-        const uint64_t bits = std::stoull(digits);
+        uint64_t bits;
+        if (!absl::SimpleAtoi(digits, &bits)) return BadToken();
         double d;
         std::memcpy(&d, &bits, sizeof d);
         values.emplace_back(d);
@@ -134,6 +148,8 @@ absl::StatusOr<std::vector<storage::SqlValue>> PageTokenCodec::Decode(
   if (!payload.empty()) return BadToken();
   return values;
 }
+
+bool UsingBuiltInPageTokenKey() { return absl::GetFlag(FLAGS_page_token_key) == kBuiltInPageTokenKey; }
 
 const PageTokenCodec& DefaultPageTokenCodec() {
   static const auto* codec = new PageTokenCodec(absl::GetFlag(FLAGS_page_token_key));

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/random/random.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -14,6 +15,7 @@
 #include "common/resource/reflection.h"
 #include "common/resource/validation.h"
 #include "common/status.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace kp::resource {
 
@@ -100,15 +102,42 @@ absl::Status Repository::NotFound(absl::string_view name) const {
   return absl::NotFoundError(absl::StrCat(spec_.singular, " '", name, "' not found"));
 }
 
-absl::StatusOr<std::unique_ptr<Message>> Repository::FindByRequestId(absl::string_view request_id) {
+absl::Status RequestIdReused(absl::string_view request_id) {
+  absl::Status status = InvalidField(
+      "request_id", absl::StrCat("'", request_id, "' was already used by this principal for a different request; "
+                                 "a retry must repeat the request unchanged, and a new request needs a new request_id"));
+  google::rpc::ErrorInfo info;
+  info.set_reason("REQUEST_ID_REUSED");
+  info.set_domain("khartoum-process");
+  (*info.mutable_metadata())["request_id"] = std::string(request_id);
+  status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+namespace {
+
+constexpr char kFindRequestSql[] =
+    "SELECT request_hash, response FROM idempotency_keys WHERE collection = ? AND principal = ? AND request_id = ?";
+
+// The earlier create's result if the statement found one, checked against `key`.
+absl::StatusOr<bool> EarlierResult(storage::Statement& stmt, const Repository::RequestKey& key, Message& out) {
+  ASSIGN_OR_RETURN(bool found, stmt.Step());
+  if (!found) return false;
+  if (stmt.Blob(0) != key.request_hash) return RequestIdReused(key.request_id);
+  RETURN_IF_ERROR(ParseInto(stmt.Blob(1), out));
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Message>> Repository::FindByRequestId(absl::string_view principal,
+                                                                     const RequestKey& key) {
   ASSIGN_OR_RETURN(auto conn, db_->Acquire());
-  ASSIGN_OR_RETURN(auto stmt, conn->Prepare(
-      "SELECT response FROM idempotency_keys WHERE collection = ? AND request_id = ?"));
-  stmt.Bind(1, spec_.collection).Bind(2, std::string(request_id));
-  ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return std::unique_ptr<Message>();
+  ASSIGN_OR_RETURN(auto stmt, conn->Prepare(kFindRequestSql));
+  stmt.Bind(1, spec_.collection).Bind(2, std::string(principal)).Bind(3, key.request_id);
   auto out = New();
-  RETURN_IF_ERROR(ParseInto(stmt.Blob(0), *out));
+  ASSIGN_OR_RETURN(bool found, EarlierResult(stmt, key, *out));
+  if (!found) return std::unique_ptr<Message>();
   return out;
 }
 
@@ -172,9 +201,9 @@ absl::Status Repository::WriteRow(storage::Connection& conn, Message& resource, 
   return absl::OkStatus();
 }
 
-absl::Status Repository::Insert(Message& resource, absl::string_view request_id,
-                                const TxCheck& check, const Actor& actor) {
-  std::vector<NewRow> rows{{&resource, std::string(request_id), check, 0}};
+absl::Status Repository::Insert(Message& resource, const RequestKey& key, const TxCheck& check,
+                                const Actor& actor) {
+  std::vector<NewRow> rows{{&resource, key, check, 0}};
   return InsertMany(rows, actor);
 }
 
@@ -193,15 +222,14 @@ absl::Status Repository::InsertMany(std::vector<NewRow>& rows, const Actor& acto
 
 absl::Status Repository::InsertRow(storage::Connection& conn, NewRow& row, const Actor& actor) {
   Message& resource = *row.resource;
-  const std::string& request_id = row.request_id;
+  const std::string& request_id = row.key.request_id;
   if (!request_id.empty()) {
     // Retries of one request racing each other: the second waits and then finds the first.
-    RETURN_IF_ERROR(conn.LockKey(absl::StrCat("request:", spec_.collection, "/", request_id)));
-    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
-        "SELECT response FROM idempotency_keys WHERE collection = ? AND request_id = ?"));
-    stmt.Bind(1, spec_.collection).Bind(2, request_id);
-    ASSIGN_OR_RETURN(bool found, stmt.Step());
-    if (found) return ParseInto(stmt.Blob(0), resource);  // a retry: the first result
+    RETURN_IF_ERROR(conn.LockKey(absl::StrCat("request:", spec_.collection, "/", actor.principal, "/", request_id)));
+    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(kFindRequestSql));
+    stmt.Bind(1, spec_.collection).Bind(2, actor.principal).Bind(3, request_id);
+    ASSIGN_OR_RETURN(bool found, EarlierResult(stmt, row.key, resource));
+    if (found) return absl::OkStatus();  // a retry: the first result
   }
   const std::string name = GetString(resource, "name");
   {
@@ -225,9 +253,10 @@ absl::Status Repository::InsertRow(storage::Connection& conn, NewRow& row, const
   RETURN_IF_ERROR(AppendAudit(conn, actor, name, "", GetString(resource, "etag")));
   if (!request_id.empty()) {
     ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
-        "INSERT INTO idempotency_keys (collection, request_id, response, create_time) "
-        "VALUES (?, ?, ?, ?)"));
-    stmt.Bind(1, spec_.collection).Bind(2, request_id).Bind(3, resource.SerializeAsString()).Bind(4, now);
+        "INSERT INTO idempotency_keys (collection, principal, request_id, request_hash, response, create_time) "
+        "VALUES (?, ?, ?, ?, ?, ?)"));
+    stmt.Bind(1, spec_.collection).Bind(2, actor.principal).Bind(3, request_id).Bind(4, row.key.request_hash)
+        .Bind(5, resource.SerializeAsString()).Bind(6, now);
     RETURN_IF_ERROR(stmt.Run());
   }
   return absl::OkStatus();
@@ -316,10 +345,20 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
 
   // Sort expressions: the requested keys, relevance when searching without order_by, and the
   // unique insertion sequence last so that every row has one place in the order.
-  std::vector<std::pair<std::string, bool>> sort;
-  for (const auto& k : keys) sort.emplace_back(absl::StrCat("t.", k.column->column), k.descending);
-  if (keys.empty() && !fts.empty()) sort.emplace_back("f.rank", false);
-  sort.emplace_back("t.seq", false);
+  // Each with the type of value a page token must carry for it (an index into SqlValue).
+  struct SortKey {
+    std::string expr;
+    bool descending;
+    size_t value_type;
+  };
+  constexpr size_t kInt = 1, kReal = 2, kText = 3;
+  std::vector<SortKey> sort;
+  for (const auto& k : keys) {
+    const bool text = k.column->type == ColumnType::kString || k.column->type == ColumnType::kDate;
+    sort.push_back({absl::StrCat("t.", k.column->column), k.descending, text ? kText : kInt});
+  }
+  if (keys.empty() && !fts.empty()) sort.push_back({"f.rank", false, kReal});
+  sort.push_back({"t.seq", false, kInt});
 
   const std::string fingerprint = PageTokenCodec::QueryFingerprint(
       {spec_.collection, params.filter, params.order_by, fts, params.show_deleted ? "1" : "0"});
@@ -338,17 +377,17 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
   std::vector<SqlValue> page_params = where_params;
   if (!params.page_token.empty()) {
     ASSIGN_OR_RETURN(auto last, codec_.Decode(params.page_token, fingerprint));
-    if (last.size() != sort.size()) {
-      return InvalidField("page_token", "is not a token returned by this query");
-    }
+    bool matches = last.size() == sort.size();
+    for (size_t i = 0; matches && i < sort.size(); ++i) matches = last[i].index() == sort[i].value_type;
+    if (!matches) return InvalidField("page_token", "is not a token returned by this query");
     std::vector<std::string> alternatives;
     for (size_t i = 0; i < sort.size(); ++i) {
       std::vector<std::string> terms;
       for (size_t j = 0; j < i; ++j) {
-        terms.push_back(absl::StrCat(sort[j].first, " = ?"));
+        terms.push_back(absl::StrCat(sort[j].expr, " = ?"));
         page_params.push_back(last[j]);
       }
-      terms.push_back(absl::StrCat(sort[i].first, sort[i].second ? " < ?" : " > ?"));
+      terms.push_back(absl::StrCat(sort[i].expr, sort[i].descending ? " < ?" : " > ?"));
       page_params.push_back(last[i]);
       alternatives.push_back(absl::StrCat("(", absl::StrJoin(terms, " AND "), ")"));
     }
@@ -356,9 +395,9 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
   }
   std::vector<std::string> select{"t.data"};
   std::vector<std::string> order;
-  for (const auto& [expr, desc] : sort) {
-    select.push_back(expr);
-    order.push_back(absl::StrCat(expr, desc ? " DESC" : " ASC"));
+  for (const auto& key : sort) {
+    select.push_back(key.expr);
+    order.push_back(absl::StrCat(key.expr, key.descending ? " DESC" : " ASC"));
   }
   ASSIGN_OR_RETURN(auto stmt, conn->Prepare(absl::StrCat(
       "SELECT ", absl::StrJoin(select, ", "), " FROM ", from,

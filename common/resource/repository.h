@@ -38,6 +38,9 @@ struct ListPage {
   int64_t total_size = 0;
 };
 
+// INVALID_ARGUMENT for a request id this principal already used with another request.
+absl::Status RequestIdReused(absl::string_view request_id);
+
 class Repository {
  public:
   Repository(storage::Database* db, ResourceSpec spec,
@@ -50,17 +53,26 @@ class Repository {
   const Catalog& catalog() const { return catalog_; }
   std::unique_ptr<google::protobuf::Message> New() const;
 
-  // The resource an earlier create with this request id returned, or nullptr.
-  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> FindByRequestId(absl::string_view request_id);
-  // Inserts `resource` (its name set), filling etag and times. When `request_id` was used
-  // before, `resource` becomes that earlier result instead and nothing is written.
-  absl::Status Insert(google::protobuf::Message& resource, absl::string_view request_id,
-                      const TxCheck& check, const Actor& actor);
+  // A create's request id (AIP-155): scoped to the principal (actor) that sent it, and bound
+  // to a hash of the request it came with.
+  struct RequestKey {
+    std::string request_id;  // empty: none
+    std::string request_hash;
+  };
+  // The resource an earlier create of `principal` with this request id returned, or nullptr.
+  // INVALID_ARGUMENT (REQUEST_ID_REUSED) if that create carried another request.
+  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> FindByRequestId(absl::string_view principal,
+                                                                             const RequestKey& key);
+  // Inserts `resource` (its name set), filling etag and times. When the request id was used
+  // before (by the same principal, with the same request), `resource` becomes that earlier
+  // result instead and nothing is written.
+  absl::Status Insert(google::protobuf::Message& resource, const RequestKey& key, const TxCheck& check,
+                      const Actor& actor);
   // Several inserts in one transaction: all or none. An error names the failing row's
   // `index` as requests[index].
   struct NewRow {
     google::protobuf::Message* resource;
-    std::string request_id;
+    RequestKey key;
     TxCheck check;
     int index = 0;
   };

@@ -259,13 +259,19 @@ void RedisProcess::Stop(int signal) {
   pid_ = -1;
 }
 
-std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, bool cached) {
+std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, bool cached,
+                                                    const std::vector<std::string>& extra_args) {
   std::vector<std::string> args{
       absl::StrCat("--organisations_address=", addresses("organisations")),
       absl::StrCat("--events_address=", addresses("events")),
       absl::StrCat("--participants_address=", addresses("participants")),
-      "--drain_timeout=2s", "--workers=16"};
+      "--drain_timeout=2s", "--workers=16",
+      // Tests drive load as one principal; the rate limit has tests of its own (which pass
+      // --rate_limit in SuiteOptions::gateway_args, later on the command line, so it wins).
+      "--rate_limit=0"};
   args.insert(args.end(), common_args_.begin(), common_args_.end());
+  args.insert(args.end(), gateway_args_.begin(), gateway_args_.end());
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   if (cached && redis_) args.push_back(absl::StrCat("--redis_address=", redis_->address()));
   auto gateway = std::make_unique<ServiceProcess>(name, BinaryPath("kp-gateway"), dir_.path(), args,
                                                   certs_dir_.empty() ? nullptr : client_credentials());
@@ -288,11 +294,13 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
     const std::string& c = suite->certs_dir_;
     suite->common_args_.insert(suite->common_args_.end(),
                                {absl::StrCat("--tls_cert=", c, "/server.pem"), absl::StrCat("--tls_key=", c, "/server.key"),
-                                absl::StrCat("--tls_ca=", c, "/ca.pem")});
+                                absl::StrCat("--tls_ca=", c, "/ca.pem"),
+                                "--page_token_key=suite-page-token-key-0f3a9c"});
   } else {
     suite->common_args_.push_back("--plaintext");
   }
   suite->common_args_.insert(suite->common_args_.end(), options.extra_args.begin(), options.extra_args.end());
+  suite->gateway_args_ = options.gateway_args;
   std::vector<std::string> extra_args = suite->common_args_;
   if (options.with_redis) {
     suite->redis_ = std::make_unique<RedisProcess>(d);

@@ -43,6 +43,7 @@ class ServiceProcess {
   // Sends `signal` without waiting (SIGSTOP / SIGCONT to make it hang and resume).
   void Signal(int signal);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
   std::string address() const;
@@ -110,6 +111,7 @@ struct SuiteOptions {
   std::string keys_file = {};  // authentication required with these keys; empty: --auth=disabled
   bool tls = false;           // TLS with a throwaway CA (tests/integration/certs) instead of --plaintext
   std::vector<std::string> extra_args = {};  // for every service
+  std::vector<std::string> gateway_args = {};  // for the gateway only (after the defaults)
   int replicas = 1;  // processes per backend service, sharing its database (PostgreSQL)
 };
 
@@ -131,8 +133,10 @@ class Suite {
   ServiceProcess& gateway() { return *gateway_; }
   RedisProcess& redis() { return *redis_; }
   bool has_gateway() const { return gateway_ != nullptr; }
-  // Starts another gateway process on the same backends, e.g. uncached for comparison.
-  std::unique_ptr<ServiceProcess> StartGateway(const std::string& name, bool cached);
+  // Starts another gateway process on the same backends, e.g. uncached for comparison;
+  // `extra_args` come last (they win).
+  std::unique_ptr<ServiceProcess> StartGateway(const std::string& name, bool cached,
+                                               const std::vector<std::string>& extra_args = {});
   // Flags every server of this suite gets (security and transport).
   const std::vector<std::string>& common_args() const { return common_args_; }
   // Credentials for clients of this suite's servers.
@@ -151,6 +155,7 @@ class Suite {
   Suite() = default;
   TempDir dir_;
   std::vector<std::string> common_args_;
+  std::vector<std::string> gateway_args_;
   std::string certs_dir_;  // set when the suite runs with TLS
   std::unique_ptr<RedisProcess> redis_;
   ServiceProcess* organisations_ = nullptr;

@@ -6,12 +6,14 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
 #include "absl/cleanup/cleanup.h"
+#include "common/auth/keys.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
@@ -235,7 +237,7 @@ TEST(Lifecycle, MutualTlsRequiresAClientCertificate) {
                         {absl::StrCat("--database=", dir.path(), "/o.db"), "--auth=disabled",
                          absl::StrCat("--probe_port=", probe_port),
                          absl::StrCat("--tls_cert=", c, "/server.pem"), absl::StrCat("--tls_key=", c, "/server.key"),
-                         absl::StrCat("--tls_client_ca=", c, "/ca.pem")},
+                         absl::StrCat("--tls_client_ca=", c, "/ca.pem"), "--page_token_key=mtls-test-key-5be1"},
                         TestTlsCredentials(c, /*mtls=*/true));
   ASSERT_TRUE(server.Start().ok());
   for (bool with_cert : {true, false}) {
@@ -257,6 +259,74 @@ TEST(Lifecycle, MutualTlsRequiresAClientCertificate) {
   ov1::ListOrganisationsRequest req;
   ov1::ListOrganisationsResponse resp;
   EXPECT_EQ(stub->ListOrganisations(Ctx().get(), req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// One bad edit of the keys file must not crash-loop the next restart: the valid lines load, the
+// bad one is logged by number and counted, and kp-token check finds it before it ships.
+TEST(Lifecycle, MalformedKeysLinesAreSkippedAndReported) {
+  TempDir dir;
+  const std::string keys = dir.path() + "/keys.txt";
+  const std::string editor = "kp_lifecycle_editor_token", reader = "kp_lifecycle_reader_token";
+  auto write = [&](bool with_bad_line) {
+    std::ofstream out(keys + ".tmp");
+    out << "# keys\n" << auth::Sha256Hex(editor) << " l-editor editor\n";
+    if (with_bad_line) out << "this line is not a key\n";
+    out << auth::Sha256Hex(reader) << " l-reader reader\n";
+    out.close();
+    std::rename((keys + ".tmp").c_str(), keys.c_str());
+  };
+  auto check = [&](std::string* output) {
+    FILE* p = popen(absl::StrCat(BinaryPath("kp-token"), " check ", keys, " 2>&1").c_str(), "r");
+    std::array<char, 512> buf;
+    while (p && std::fgets(buf.data(), buf.size(), p)) *output += buf.data();
+    return p ? WEXITSTATUS(pclose(p)) : -1;
+  };
+  write(/*with_bad_line=*/true);
+  std::string checked;
+  EXPECT_EQ(check(&checked), 1);
+  EXPECT_NE(checked.find("line 3:"), std::string::npos) << checked;
+
+  ServiceProcess server("keys", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", dir.path(), "/o.db"), "--plaintext",
+                         absl::StrCat("--keys_file=", keys), "--keys_reload_interval=100ms"});
+  ASSERT_TRUE(server.Start().ok()) << "a malformed line must not stop the process";
+  auto stub = ov1::OrganisationService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  for (const std::string& token : {editor, reader}) {
+    auto ctx = Ctx();
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    ov1::ListOrganisationsRequest req;
+    ov1::ListOrganisationsResponse resp;
+    EXPECT_TRUE(stub->ListOrganisations(ctx.get(), req, &resp).ok());
+  }
+  EXPECT_NE(ReadFile(server.log_path()).find("line 3:"), std::string::npos);
+  const std::string metrics = Scrape(server.metrics_port());
+  EXPECT_EQ(Sample(metrics, "kp_auth_keys_malformed_lines"), 1);
+  EXPECT_EQ(Sample(metrics, "kp_auth_keys"), 2);
+
+  // Fixed: reloaded without the error, and the check passes.
+  write(/*with_bad_line=*/false);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (Sample(Scrape(server.metrics_port()), "kp_auth_keys_malformed_lines") != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Sample(Scrape(server.metrics_port()), "kp_auth_keys_malformed_lines"), 0);
+  checked.clear();
+  EXPECT_EQ(check(&checked), 0) << checked;
+}
+
+// The built-in page-token key is in the source: with TLS on, a server must have its own.
+TEST(Lifecycle, TlsServerRefusesTheBuiltInPageTokenKey) {
+  TempDir dir;
+  ASSERT_TRUE(MakeTestCertificates(dir.path() + "/certs").ok());
+  const std::string c = dir.path() + "/certs";
+  for (const char* binary : {"kp-organisations", "kp-gateway"}) {
+    std::vector<std::string> args{"--auth=disabled", absl::StrCat("--tls_cert=", c, "/server.pem"),
+                                  absl::StrCat("--tls_key=", c, "/server.key"), absl::StrCat("--tls_ca=", c, "/ca.pem")};
+    if (std::string(binary) != "kp-gateway") args.push_back(absl::StrCat("--database=", dir.path(), "/o.db"));
+    ServiceProcess server(binary, BinaryPath(binary), dir.path(), args, TestTlsCredentials(c, /*mtls=*/false));
+    EXPECT_FALSE(server.Start(absl::Seconds(10)).ok()) << binary;
+    EXPECT_NE(ReadFile(server.log_path()).find("--page_token_key"), std::string::npos) << binary;
+  }
 }
 
 TEST(Lifecycle, TlsIsTheDefault) {

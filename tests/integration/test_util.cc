@@ -3,36 +3,14 @@
 
 #include <fstream>
 
+#include <grpcpp/generic/generic_stub.h>
+
+#include "absl/synchronization/notification.h"
+
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
 namespace kp::testing {
-namespace {
-
-std::unique_ptr<Suite> g_suite;
-
-class SuiteEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-#if defined(KP_TEST_SUITE_WITH_REPLICAS)
-    // Two processes per backend on one database; the gateway uncached, so reads reach them.
-    g_suite = Suite::Start({.with_gateway = true, .extra_args = {"--lame_duck=1s"}, .replicas = 2});
-#elif defined(KP_TEST_SUITE_WITH_GATEWAY)
-    g_suite = Suite::Start({.with_redis = true, .with_gateway = true});
-#else
-    g_suite = Suite::Start();
-#endif
-    ASSERT_NE(g_suite, nullptr) << "the services did not start";
-  }
-  void TearDown() override { g_suite.reset(); }
-};
-
-[[maybe_unused]] auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new SuiteEnvironment());
-
-}  // namespace
-
-Suite& S() { return *g_suite; }
 
 std::vector<std::string> ViolationFields(const grpc::Status& status) {
   std::vector<std::string> fields;
@@ -45,6 +23,40 @@ std::vector<std::string> ViolationFields(const grpc::Status& status) {
     }
   }
   return fields;
+}
+
+grpc::Status RawCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method, const std::string& bytes,
+                     grpc::ClientContext* ctx, std::string* response, std::string* cache) {
+  grpc::GenericStub stub(channel);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1), reply;
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(ctx, method, grpc::StubOptions(), &request, &reply, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  if (response != nullptr && status.ok()) {
+    std::vector<grpc::Slice> slices;
+    (void)reply.Dump(&slices);
+    for (const auto& sl : slices) response->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  if (cache != nullptr) {
+    const auto& md = ctx->GetServerInitialMetadata();
+    if (auto it = md.find("x-kp-cache"); it != md.end()) cache->assign(it->second.data(), it->second.size());
+  }
+  return status;
+}
+
+std::string ErrorInfoReason(const grpc::Status& status) {
+  google::rpc::Status rpc;
+  if (!rpc.ParseFromString(status.error_details())) return "";
+  for (const auto& any : rpc.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info.reason();
+  }
+  return "";
 }
 
 int CountLines(const std::string& path, const std::string& needle) {

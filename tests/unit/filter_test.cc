@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/status.h"
+#include "common/utf8.h"
 #include "khartoum/events/v1/events.pb.h"
 
 namespace kp::resource {
@@ -128,6 +129,43 @@ TEST(Filter, LimitsLengthTermsAndDepth) {
   EXPECT_EQ(CompileFilter(many, Events()).status().code(), absl::StatusCode::kInvalidArgument);
   std::string deep = std::string(kMaxFilterDepth + 2, '(') + "kind = OTHER" + std::string(kMaxFilterDepth + 2, ')');
   EXPECT_EQ(CompileFilter(deep, Events()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Error messages quote the filter: whole characters only (a lone byte of "é" is invalid UTF-8
+// and breaks other clients' decoders), and positions count characters.
+TEST(Filter, ErrorsQuoteWholeCharactersAtCharacterPositions) {
+  auto f = CompileFilter("\xC3\xA9t\xC3\xA9 = \"x\"", Events());
+  ASSERT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(f.status().message());
+  EXPECT_NE(message.find("at position 1: unexpected character '\xC3\xA9'"), std::string::npos) << message;
+  EXPECT_TRUE(utf8::IsValid(message));
+  for (const auto& v : GetFieldViolations(f.status())) EXPECT_TRUE(utf8::IsValid(v.description));
+  // A character later in the filter: its position counts characters, not bytes.
+  auto g = CompileFilter("title = \"\xC3\xA9\" \xE2\x82\xAC", Events());
+  ASSERT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(g.status().message()).find("at position 13: unexpected character '\xE2\x82\xAC'"),
+            std::string::npos)
+      << g.status();
+  // Bytes that are no UTF-8 at all are named, not echoed.
+  auto h = CompileFilter("title = \"x\" \xFF", Events());
+  EXPECT_TRUE(utf8::IsValid(h.status().message())) << h.status();
+}
+
+TEST(Utf8, ValidKeepsTextAndReplacesBadBytes) {
+  EXPECT_EQ(utf8::Valid("Ad\xC3\xA9ma \xE2\x82\xAC"), "Ad\xC3\xA9ma \xE2\x82\xAC");
+  EXPECT_EQ(utf8::Valid("a\xC3"), "a\xEF\xBF\xBD");
+  EXPECT_EQ(utf8::Valid("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
+  EXPECT_EQ(utf8::Valid("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                // overlong '/'
+  EXPECT_FALSE(utf8::IsValid("\xF4\x90\x80\x80"));                                  // beyond U+10FFFF
+  EXPECT_TRUE(utf8::IsValid("\xF0\x9F\x98\x80"));
+}
+
+TEST(Utf8, StatusesLeaveAsValidUtf8) {
+  FieldViolations v;
+  v.Add("filter", "unexpected '\xC3'");
+  const grpc::Status s = ToGrpcStatus(v.ToStatus());
+  EXPECT_TRUE(utf8::IsValid(s.error_message())) << s.error_message();
+  for (const auto& fv : GetFieldViolations(FromGrpcStatus(s))) EXPECT_TRUE(utf8::IsValid(fv.description));
 }
 
 }  // namespace

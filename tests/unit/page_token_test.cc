@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
 #include "common/status.h"
 
 namespace kp::resource {
@@ -46,6 +47,33 @@ TEST(PageToken, TokenSignedWithAnotherKeyIsRejected) {
   const std::string fp = Fingerprint("a");
   const PageTokenCodec other("another-key");
   EXPECT_FALSE(kCodec.Decode(other.Encode(fp, {int64_t{1}}), fp).ok());
+}
+
+// The signature is no defence once the key leaks (the built-in one is public): whatever a
+// signed token carries must decode to INVALID_ARGUMENT, never throw.
+TEST(PageToken, SignedGarbageBehindTheSignatureIsInvalidArgument) {
+  const std::string fp = Fingerprint("a");
+  const std::string cases[] = {
+      std::string("\x01i") + "notanumber" + std::string(1, '\0'),
+      std::string("\x01i") + "99999999999999999999999" + std::string(1, '\0'),
+      std::string("\x01i") + "-99999999999999999999999" + std::string(1, '\0'),
+      std::string("\x01") + "d-1" + std::string(1, '\0'),
+      std::string("\x01") + "d184467440737095516160" + std::string(1, '\0'),
+      std::string("\x01i") + std::string(1, '\0'),
+      std::string("\x01i") + "12",               // no terminator
+      std::string("\x02s") + "\xff\xff\xff\xff",  // a length beyond the payload
+      std::string("\xffn"),                        // more values announced than present
+      std::string("\x01x"),                        // unknown type
+      std::string(""),                              // no count
+  };
+  for (const auto& body : cases) {
+    auto decoded = kCodec.Decode(kCodec.Seal(fp + body), fp);
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << absl::CEscape(body);
+  }
+  // What Encode writes still decodes.
+  auto ok = kCodec.Decode(kCodec.Seal(fp + std::string("\x01i-7") + std::string(1, '\0')), fp);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(std::get<int64_t>((*ok)[0]), -7);
 }
 
 }  // namespace

@@ -24,8 +24,9 @@ CREATE TABLE organisations (seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, 
   etag TEXT NOT NULL, create_time INTEGER NOT NULL, update_time INTEGER NOT NULL, delete_time INTEGER,
   kind INTEGER NOT NULL DEFAULT 0, display_name TEXT NOT NULL DEFAULT '');
 CREATE VIRTUAL TABLE organisations_fts USING fts5(body);
-CREATE TABLE idempotency_keys (collection TEXT NOT NULL, request_id TEXT NOT NULL,
-  response BLOB NOT NULL, create_time INTEGER NOT NULL, PRIMARY KEY (collection, request_id));
+CREATE TABLE idempotency_keys (collection TEXT NOT NULL, principal TEXT NOT NULL, request_id TEXT NOT NULL,
+  request_hash TEXT NOT NULL, response BLOB NOT NULL, create_time INTEGER NOT NULL,
+  PRIMARY KEY (collection, principal, request_id));
 CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, principal TEXT NOT NULL,
   role TEXT NOT NULL, method TEXT NOT NULL, resource TEXT NOT NULL, old_etag TEXT NOT NULL,
   new_etag TEXT NOT NULL, request_id TEXT NOT NULL);
@@ -59,7 +60,7 @@ class RepositoryTest : public ::testing::Test {
     Organisation o;
     o.set_name("organisations/" + id);
     o.set_display_name(display_name);
-    EXPECT_TRUE(repo_->Insert(o, "", {}, kActor).ok());
+    EXPECT_TRUE(repo_->Insert(o, {}, {}, kActor).ok());
     return o;
   }
 
@@ -88,12 +89,12 @@ TEST_F(RepositoryTest, EtagChangesOnEveryWriteAndStaleEtagIsAborted) {
 TEST_F(RepositoryTest, FailedTransactionCheckWritesNothing) {
   Organisation o;
   o.set_name("organisations/x");
-  auto status = repo_->Insert(o, "req-1", [](storage::Connection&) {
+  auto status = repo_->Insert(o, {"req-1", "hash-1"}, [](storage::Connection&) {
     return absl::ResourceExhaustedError("full");
   }, kActor);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(repo_->Get("organisations/x", true).status().code(), absl::StatusCode::kNotFound);
-  auto earlier = repo_->FindByRequestId("req-1");
+  auto earlier = repo_->FindByRequestId(kActor.principal, {"req-1", "hash-1"});
   ASSERT_TRUE(earlier.ok());
   EXPECT_EQ(*earlier, nullptr);
 }
@@ -101,12 +102,36 @@ TEST_F(RepositoryTest, FailedTransactionCheckWritesNothing) {
 TEST_F(RepositoryTest, SameRequestIdReturnsTheFirstResult) {
   Organisation a;
   a.set_name("organisations/first");
-  ASSERT_TRUE(repo_->Insert(a, "req", {}, kActor).ok());
+  ASSERT_TRUE(repo_->Insert(a, {"req", "h"}, {}, kActor).ok());
   Organisation b;
   b.set_name("organisations/second");
-  ASSERT_TRUE(repo_->Insert(b, "req", {}, kActor).ok());
+  ASSERT_TRUE(repo_->Insert(b, {"req", "h"}, {}, kActor).ok());
   EXPECT_EQ(b.name(), "organisations/first");
   EXPECT_EQ(repo_->Get("organisations/second", true).status().code(), absl::StatusCode::kNotFound);
+}
+
+// AIP-155: the id belongs to its principal and its request.
+TEST_F(RepositoryTest, RequestIdIsScopedToThePrincipalAndBoundToTheRequest) {
+  Organisation a;
+  a.set_name("organisations/mine");
+  ASSERT_TRUE(repo_->Insert(a, {"req", "h1"}, {}, kActor).ok());
+  // The same id with another request: refused, nothing written, nobody's resource returned.
+  Organisation b;
+  b.set_name("organisations/other-request");
+  const absl::Status reused = repo_->Insert(b, {"req", "h2"}, {}, kActor);
+  EXPECT_EQ(reused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetFieldViolations(reused)[0].field, "request_id");
+  EXPECT_EQ(repo_->Get("organisations/other-request", true).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->FindByRequestId(kActor.principal, {"req", "h2"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Another principal's id is another request.
+  Actor other = kActor;
+  other.principal = "someone-else";
+  Organisation c;
+  c.set_name("organisations/theirs");
+  ASSERT_TRUE(repo_->Insert(c, {"req", "h1"}, {}, other).ok());
+  EXPECT_EQ(c.name(), "organisations/theirs");
+  EXPECT_TRUE(repo_->Get("organisations/theirs", false).ok());
 }
 
 TEST_F(RepositoryTest, KeysetPagesCoverEveryRowOnceUnderInsertsBetweenPages) {

@@ -3,9 +3,14 @@
 //            [--expires=2027-01-01T00:00:00Z]
 // The token goes to the client system (once); only the line (with its SHA-256) goes into the
 // keys file.
+//   kp-token check FILE
+// checks a keys file before it is shipped: every malformed line with its number (the servers
+// would skip them), exit status 1 if there is any.
 #include <openssl/rand.h>
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/escaping.h"
@@ -20,8 +25,42 @@ ABSL_FLAG(std::string, organisation, "", "For registrars: organisations/<id> the
 ABSL_FLAG(std::string, expires, "", "Optional RFC 3339 expiry, e.g. 2027-01-01T00:00:00Z.");
 ABSL_FLAG(bool, line_only, false, "Print only the keys-file line (the token goes to stderr).");
 
+namespace {
+
+// kp-token check FILE: what the servers would load from FILE, and what they would skip.
+int Check(const char* path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "kp-token check: cannot read " << path << "\n";
+    return 2;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const kp::auth::ParsedKeys parsed = kp::auth::ParseKeys(text.str());
+  for (const auto& e : parsed.errors) std::cout << path << ": " << e << "\n";
+  std::cout << path << ": " << parsed.keys.size() << " valid keys, " << parsed.errors.size()
+            << " malformed lines" << (parsed.errors.empty() ? "" : " (servers skip them: fix before shipping)") << "\n";
+  return parsed.errors.empty() ? 0 : 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  kp::config::ParseFlags(argc, argv, "kp-token: mint a bearer token and its keys-file line.");
+  std::vector<char*> args = kp::config::ParseFlags(
+      argc, argv,
+      "kp-token: mint a bearer token and its keys-file line (--principal, --role, ...), or check a keys "
+      "file: kp-token check FILE.");
+  if (args.size() >= 2 && std::string(args[1]) == "check") {
+    if (args.size() != 3) {
+      std::cerr << "usage: kp-token check FILE\n";
+      return 2;
+    }
+    return Check(args[2]);
+  }
+  if (args.size() > 1) {
+    std::cerr << "kp-token: unexpected argument '" << args[1] << "' (mint with flags, or: kp-token check FILE)\n";
+    return 2;
+  }
   kp::config::Validator v;
   const std::string principal = absl::GetFlag(FLAGS_principal);
   kp::auth::Role role;

@@ -1,0 +1,49 @@
+// RateLimiter: see rate_limiter.h.
+#include "gateway/rate_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_format.h"
+#include "common/metrics.h"
+#include "google/rpc/error_details.pb.h"
+
+namespace kp::gateway {
+
+absl::Status RateLimiter::Admit(const auth::Principal& principal, absl::Time now) {
+  const double rate = principal.rate_limit >= 0 ? principal.rate_limit : rate_;
+  if (rate <= 0) {
+    metrics::RecordPrincipalCall(principal.name, /*limited=*/false);
+    return absl::OkStatus();
+  }
+  const double burst = std::max(principal.rate_limit >= 0 ? rate : burst_, 1.0);
+  double wait_seconds = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, fresh] = buckets_.try_emplace(principal.name, Bucket{burst, now});
+    Bucket& b = it->second;
+    if (!fresh) {
+      b.tokens = std::min(burst, b.tokens + rate * absl::ToDoubleSeconds(std::max(now - b.refilled, absl::ZeroDuration())));
+      b.refilled = std::max(b.refilled, now);
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+    } else {
+      wait_seconds = (1 - b.tokens) / rate;
+    }
+  }
+  metrics::RecordPrincipalCall(principal.name, /*limited=*/wait_seconds > 0);
+  if (wait_seconds == 0) return absl::OkStatus();
+  absl::Status status = absl::ResourceExhaustedError(absl::StrFormat(
+      "principal '%s' is over its rate limit of %g calls per second; retry after %.0f ms", principal.name, rate,
+      std::ceil(wait_seconds * 1000)));
+  google::rpc::RetryInfo info;
+  const int64_t nanos = static_cast<int64_t>(std::ceil(wait_seconds * 1e9));
+  info.mutable_retry_delay()->set_seconds(nanos / 1000000000);
+  info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  status.SetPayload("type.googleapis.com/google.rpc.RetryInfo", absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+}  // namespace kp::gateway
