@@ -3,7 +3,9 @@
 //  - every Deployment and StatefulSet has readiness and liveness probes, resource requests and
 //    limits, runs as non-root with a read-only root filesystem and no privilege escalation,
 //    and is selected by a Service;
-//  - every Deployment has a HorizontalPodAutoscaler, a PodDisruptionBudget and a NetworkPolicy.
+//  - every Deployment has a HorizontalPodAutoscaler, a PodDisruptionBudget and a NetworkPolicy;
+//  - every pod (Jobs and CronJobs too) runs a pinned image tag (never latest), as non-root, with
+//    memory requests and limits and a read-only root filesystem.
 // Usage: node deploy/check.mjs [overlay ...]   (default: dev prod). Exit 1 on any problem.
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -70,6 +72,22 @@ for (const overlay of overlays) {
       if (!byKind("NetworkPolicy").some((n) => selects(n.spec.podSelector.matchLabels, labels))) problem(overlay, `${id} has no NetworkPolicy`);
       if ((w.spec.replicas ?? 1) < 2) problem(overlay, `${id} has fewer than 2 replicas`);
     }
+  }
+  // Every pod (Deployments, StatefulSets, Jobs, CronJobs): a pinned image, non-root, limits, a
+  // read-only root filesystem.
+  const pods = [
+    ...[...byKind("Deployment"), ...byKind("StatefulSet"), ...byKind("Job")].map((w) => [w, w.spec.template.spec]),
+    ...byKind("CronJob").map((w) => [w, w.spec.jobTemplate.spec.template.spec]),
+  ];
+  for (const [w, pod] of pods) {
+    const id = `${w.kind}/${w.metadata.name}`;
+    for (const c of pod.containers) {
+      const tag = c.image.includes(":") ? c.image.slice(c.image.lastIndexOf(":") + 1) : "";
+      if (!tag || tag === "latest") problem(overlay, `${id} ${c.name}: image ${c.image} is not pinned to a tag`);
+      if (!c.resources?.limits?.memory || !c.resources?.requests?.memory) problem(overlay, `${id} ${c.name} has no memory request/limit`);
+      if (c.securityContext?.readOnlyRootFilesystem !== true) problem(overlay, `${id} ${c.name}: root filesystem not read-only`);
+    }
+    if (pod.securityContext?.runAsNonRoot !== true) problem(overlay, `${id} does not run as non-root`);
   }
   console.log(`${overlay}: ${objects.length} objects checked`);
 }

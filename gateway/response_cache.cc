@@ -7,8 +7,6 @@
 // loaded before that write can never match once the write is acknowledged.
 #include "gateway/response_cache.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/message.h>
 #include <openssl/sha.h>
 
@@ -16,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/cache/generations.h"
+#include "common/canonical.h"
 #include "common/metrics.h"
 
 namespace kp::gateway {
@@ -41,15 +40,7 @@ absl::StatusOr<std::string> CanonicalRequest(const google::protobuf::Descriptor*
     return absl::InvalidArgumentError(absl::StrCat("the request is not a valid ", type->full_name(),
                                                    " (its bytes do not parse)"));
   }
-  message->DiscardUnknownFields();
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message->SerializeToCodedStream(&coded);
-  }
-  return out;
+  return CanonicalBytes(*message);
 }
 
 const char* OutcomeName(CacheOutcome outcome) {

@@ -4,6 +4,8 @@
   tools/kpcall.py ADDRESS SERVICE/METHOD [JSON]
   tools/kpcall.py localhost:50052 khartoum.events.v1.EventService/ListEvents '{"filter": "kind = TRAINING"}'
   tools/kpcall.py --wait ADDRESS [SECONDS]     exit 0 once the server's health is SERVING
+  tools/kpcall.py -v ADDRESS SERVICE/METHOD [JSON]   also print the response's headers and
+                                                     trailers (x-kp-cache, x-kp-view) on stderr
 
 The bearer token comes from KP_TOKEN (scripts/dev up prints one per role).
 
@@ -62,6 +64,9 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == "--wait":
         ok = health_check(argv[1], float(argv[2]) if len(argv) > 2 else 30.0)
         return 0 if ok else 1
+    verbose = bool(argv) and argv[0] == "-v"
+    if verbose:
+        argv = argv[1:]
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -85,7 +90,10 @@ def main(argv):
         response_deserializer=response_class.FromString)
     metadata = [("authorization", f"Bearer {os.environ['KP_TOKEN']}")] if os.environ.get("KP_TOKEN") else []
     try:
-        response = call(request, timeout=30, metadata=metadata)
+        response, outcome = call.with_call(request, timeout=30, metadata=metadata)
+        if verbose:
+            for key, value in list(outcome.initial_metadata()) + list(outcome.trailing_metadata()):
+                print(f"< {key}: {value}", file=sys.stderr)
     except grpc.RpcError as e:
         out = {"code": e.code().name, "message": e.details()}
         from google.rpc import error_details_pb2, status_pb2  # noqa: F401 (registers types)

@@ -103,6 +103,20 @@ RedisClient::Connection RedisClient::Connect(absl::Time deadline, bool* restarte
   }
   redisEnableKeepAlive(c);
   redisSetTimeout(c, absl::ToTimeval(std::max(deadline - absl::Now(), absl::Milliseconds(1))));
+  if (!options_.password.empty()) {
+    auto* auth = static_cast<redisReply*>(redisCommand(c, "AUTH %b", options_.password.data(), options_.password.size()));
+    const bool ok = auth != nullptr && auth->type == REDIS_REPLY_STATUS;
+    if (!ok) {
+      // Said on every refused connection (the breaker makes that one per --redis_open_time).
+      if (auth != nullptr && auth->type == REDIS_REPLY_ERROR) {
+        log::Warn("redis refused the password", {{"redis", options_.address}, {"error", std::string(auth->str, auth->len)}});
+      }
+      if (auth != nullptr) freeReplyObject(auth);
+      redisFree(c);
+      return {};
+    }
+    freeReplyObject(auth);
+  }
   // Which Redis is this? A run id other than the last one seen means it restarted, perhaps
   // from an old snapshot, even if this process never saw it down.
   auto* info = static_cast<redisReply*>(redisCommand(c, "INFO server"));

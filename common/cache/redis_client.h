@@ -28,6 +28,7 @@ struct RedisReply {
 
 struct RedisOptions {
   std::string address;  // host:port
+  std::string password;  // sent with AUTH on every new connection when set
   absl::Duration connect_timeout = absl::Milliseconds(100);
   absl::Duration command_timeout = absl::Milliseconds(100);
   int max_idle_connections = 16;

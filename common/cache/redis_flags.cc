@@ -8,6 +8,8 @@
 
 ABSL_FLAG(std::string, redis_address, "",
           "Redis host:port for the response cache and its invalidation; empty disables both.");
+ABSL_FLAG(std::string, redis_password, "",
+          "Password for Redis (AUTH); set it from a Secret as KP_REDIS_PASSWORD rather than on the command line.");
 ABSL_FLAG(absl::Duration, redis_timeout, absl::Milliseconds(100),
           "Connect and command timeout for Redis; a slow Redis never delays a call longer.");
 ABSL_FLAG(absl::Duration, redis_open_time, absl::Seconds(1),
@@ -20,6 +22,7 @@ std::unique_ptr<RedisClient> RedisClientFromFlags() {
   if (address.empty()) return nullptr;
   RedisOptions options;
   options.address = address;
+  options.password = absl::GetFlag(FLAGS_redis_password);
   options.connect_timeout = absl::GetFlag(FLAGS_redis_timeout);
   options.command_timeout = absl::GetFlag(FLAGS_redis_timeout);
   options.open_time = absl::GetFlag(FLAGS_redis_open_time);

@@ -3,8 +3,6 @@
 #include "common/resource/crud.h"
 
 #include <google/protobuf/field_mask.pb.h>
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/field_mask_util.h>
 
 #include "absl/container/flat_hash_set.h"
@@ -12,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/auth/keys.h"
+#include "common/canonical.h"
 #include "common/peers.h"
 #include "common/resource/reflection.h"
 #include "common/resource/validation.h"
@@ -32,21 +31,13 @@ const google::protobuf::FieldDescriptor* FieldOf(const Message& m, absl::string_
 }
 
 
-// What binds a request id to its request: the SHA-256 of the request in canonical form
-// (deterministic, unknown fields dropped), without the request id itself.
+// What binds a request id to its request: the SHA-256 of the request's canonical bytes,
+// without the request id itself.
 std::string RequestHash(const Message& req) {
   std::unique_ptr<Message> copy(req.New());
   copy->CopyFrom(req);
   ClearField(*copy, "request_id");
-  copy->DiscardUnknownFields();
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    copy->SerializeToCodedStream(&coded);
-  }
-  return auth::Sha256Hex(bytes);
+  return auth::Sha256Hex(CanonicalBytes(*copy));
 }
 
 bool GetBool(const Message& m, absl::string_view name) {

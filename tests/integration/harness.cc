@@ -210,7 +210,8 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-RedisProcess::RedisProcess(std::string dir) : dir_(std::move(dir)), port_(FreePort()) {}
+RedisProcess::RedisProcess(std::string dir, std::string password)
+    : dir_(std::move(dir)), password_(std::move(password)), port_(FreePort()) {}
 
 RedisProcess::~RedisProcess() { Stop(SIGKILL); }
 
@@ -226,12 +227,18 @@ absl::Status RedisProcess::Start(absl::Duration timeout) {
       dup2(fileno(f), STDERR_FILENO);
     }
     const std::string port = std::to_string(port_);
-    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-           "--appendonly", "no", "--dir", dir_.c_str(), static_cast<char*>(nullptr));
+    if (password_.empty()) {
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", dir_.c_str(), static_cast<char*>(nullptr));
+    } else {
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", dir_.c_str(), "--requirepass", password_.c_str(), static_cast<char*>(nullptr));
+    }
     _exit(127);
   }
   cache::RedisOptions options;
   options.address = address();
+  options.password = password_;
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     cache::RedisClient probe(options);  // fresh each time: no breaker state carried over
@@ -270,9 +277,12 @@ std::unique_ptr<ServiceProcess> Suite::StartGateway(const std::string& name, boo
       // --rate_limit in SuiteOptions::gateway_args, later on the command line, so it wins).
       "--rate_limit=0"};
   args.insert(args.end(), common_args_.begin(), common_args_.end());
+  if (cached && redis_) {
+    args.push_back(absl::StrCat("--redis_address=", redis_->address()));
+    if (!redis_->password().empty()) args.push_back(absl::StrCat("--redis_password=", redis_->password()));
+  }
   args.insert(args.end(), gateway_args_.begin(), gateway_args_.end());
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  if (cached && redis_) args.push_back(absl::StrCat("--redis_address=", redis_->address()));
   auto gateway = std::make_unique<ServiceProcess>(name, BinaryPath("kp-gateway"), dir_.path(), args,
                                                   certs_dir_.empty() ? nullptr : client_credentials());
   if (!gateway->Start().ok()) return nullptr;
@@ -303,9 +313,10 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
   suite->gateway_args_ = options.gateway_args;
   std::vector<std::string> extra_args = suite->common_args_;
   if (options.with_redis) {
-    suite->redis_ = std::make_unique<RedisProcess>(d);
+    suite->redis_ = std::make_unique<RedisProcess>(d, options.redis_password);
     if (!suite->redis_->Start().ok()) return nullptr;
     extra_args.push_back(absl::StrCat("--redis_address=", suite->redis_->address()));
+    if (!options.redis_password.empty()) extra_args.push_back(absl::StrCat("--redis_password=", options.redis_password));
   }
   auto creds = suite->certs_dir_.empty() ? nullptr : suite->client_credentials();
   const int replicas = std::max(1, options.replicas);

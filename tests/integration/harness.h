@@ -81,7 +81,8 @@ int FreePort();
 // A real redis-server (no persistence) on a free port of 127.0.0.1.
 class RedisProcess {
  public:
-  explicit RedisProcess(std::string dir);
+  // With a `password`, clients must AUTH (--requirepass).
+  explicit RedisProcess(std::string dir, std::string password = "");
   ~RedisProcess();
   // Starts it (on the same port as before, after a Stop) and waits until it answers PING.
   absl::Status Start(absl::Duration timeout = absl::Seconds(10));
@@ -89,9 +90,11 @@ class RedisProcess {
   void Signal(int signal);  // e.g. SIGSTOP / SIGCONT to make it hang and resume
   std::string address() const;
   int port() const { return port_; }
+  const std::string& password() const { return password_; }
 
  private:
   std::string dir_;
+  std::string password_;
   int port_;
   pid_t pid_ = -1;
 };
@@ -107,6 +110,7 @@ std::string NewTestDatabase(const std::string& dir, const std::string& name);
 
 struct SuiteOptions {
   bool with_redis = false;    // a redis-server; services bump generations in it
+  std::string redis_password = {};  // Redis requires it (AUTH), and every server gets it
   bool with_gateway = false;  // kp-gateway in front (cached when with_redis)
   std::string keys_file = {};  // authentication required with these keys; empty: --auth=disabled
   bool tls = false;           // TLS with a throwaway CA (tests/integration/certs) instead of --plaintext

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <thread>
 
 #include <grpcpp/create_channel.h>
@@ -314,6 +315,35 @@ TEST(Lifecycle, MalformedKeysLinesAreSkippedAndReported) {
   EXPECT_EQ(check(&checked), 0) << checked;
 }
 
+// Redis with a password (AUTH, from a Secret in the manifests): the cache works with the right
+// one; with a wrong one Redis is unusable, said in the log, and calls still succeed uncached.
+TEST(Lifecycle, RedisWithAPasswordCachesAndAWrongPasswordOnlyBypasses) {
+  auto suite = Suite::Start({.with_redis = true, .redis_password = "redis-test-secret", .with_gateway = true});
+  ASSERT_NE(suite, nullptr);
+  auto wrong = suite->StartGateway("gateway-wrong-password", /*cached=*/true, {"--redis_password=not-it"});
+  ASSERT_NE(wrong, nullptr);
+  ov1::CreateOrganisationRequest req;
+  req.set_organisation_id("redis-auth");
+  req.mutable_organisation()->set_display_name("Redis auth");
+  ov1::CreateOrganisationResponse created;
+  ASSERT_TRUE(suite->org().CreateOrganisation(Ctx().get(), req, &created).ok());
+  auto read = [&](ServiceProcess& gateway) {
+    auto stub = ov1::OrganisationService::NewStub(grpc::CreateChannel(gateway.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ov1::GetOrganisationRequest get;
+    get.set_name("organisations/redis-auth");
+    ov1::GetOrganisationResponse got;
+    EXPECT_TRUE(stub->GetOrganisation(&ctx, get, &got).ok());
+    auto it = ctx.GetServerInitialMetadata().find("x-kp-cache");
+    return it == ctx.GetServerInitialMetadata().end() ? std::string() : std::string(it->second.data(), it->second.size());
+  };
+  read(suite->gateway());
+  EXPECT_EQ(read(suite->gateway()), "hit");
+  EXPECT_EQ(read(*wrong), "bypass");
+  EXPECT_EQ(read(*wrong), "bypass");
+  EXPECT_NE(ReadFile(wrong->log_path()).find("redis refused the password"), std::string::npos);
+}
+
 // The built-in page-token key is in the source: with TLS on, a server must have its own.
 TEST(Lifecycle, TlsServerRefusesTheBuiltInPageTokenKey) {
   TempDir dir;
@@ -463,6 +493,97 @@ TEST(Lifecycle, PostgresRestart_CallsFailUnavailableThenRecover) {
   EXPECT_TRUE(create("after").ok());
   EXPECT_EQ(get("during").error_code(), grpc::StatusCode::NOT_FOUND) << "the failed create wrote nothing";
   server.Stop(SIGTERM);
+}
+
+// Backups under a stream of writes: kp-backup (SQLite) or pg_dump (PostgreSQL) while a writer
+// keeps creating organisations. The copy, restored into an empty deployment, holds every write
+// acknowledged before the backup started, and the service runs on it.
+TEST(Lifecycle, BackupUnderWritesRestoresEveryAcknowledgedWrite) {
+  TempDir dir;
+  const std::string database = NewTestDatabase(dir.path(), "source");
+  ServiceProcess server("backup-source", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", database), "--plaintext", "--auth=disabled"});
+  ASSERT_TRUE(server.Start().ok());
+  auto org = ov1::OrganisationService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, absl::Time>> acknowledged;  // name, when
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      ov1::CreateOrganisationRequest req;
+      req.set_organisation_id(absl::StrFormat("backup-%05d", i));
+      req.mutable_organisation()->set_display_name(absl::StrCat("Written while backing up ", i));
+      ov1::CreateOrganisationResponse resp;
+      if (org->CreateOrganisation(Ctx().get(), req, &resp).ok()) {
+        const absl::Time now = absl::Now();
+        absl::MutexLock lock(&mu);
+        acknowledged.emplace_back(resp.organisation().name(), now);
+      }
+    }
+  });
+  auto count = [&] {
+    absl::MutexLock lock(&mu);
+    return acknowledged.size();
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (count() < 100 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  const absl::Time backup_start = absl::Now();
+  std::pair<std::string, bool> backed_up;
+  const std::string copy = dir.path() + (TestingOnPostgres() ? "/backup.dump" : "/backup.db");
+  if (TestingOnPostgres()) {
+    backed_up = Shell(absl::StrCat("pg_dump --format=custom --file=", copy, " '", database, "' 2>&1"));
+  } else {
+    backed_up = Shell(absl::StrCat(BinaryPath("kp-backup"), " backup --database=", database, " --to=", copy, " 2>&1"));
+  }
+  const size_t during = count();
+  while (count() < during + 50 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));  // writes go on
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(backed_up.second) << backed_up.first;
+  if (!TestingOnPostgres()) {  // and never over the live database
+    EXPECT_FALSE(Shell(absl::StrCat(BinaryPath("kp-backup"), " backup --database=", database, " --to=", database,
+                                    " 2>&1")).second);
+  }
+  std::vector<std::string> before;
+  {
+    absl::MutexLock lock(&mu);
+    for (const auto& [name, when] : acknowledged) {
+      if (when < backup_start) before.push_back(name);
+    }
+  }
+  ASSERT_GE(before.size(), 100u);
+  EXPECT_GT(count(), before.size()) << "the writes must go on during and after the backup";
+
+  // Restore into an empty deployment and serve from it.
+  std::string restored;
+  if (TestingOnPostgres()) {
+    restored = NewTestDatabase(dir.path(), "restored");
+    const auto r = Shell(absl::StrCat("pg_restore --no-owner --exit-on-error --dbname='", restored, "' ", copy, " 2>&1"));
+    ASSERT_TRUE(r.second) << r.first;
+  } else {
+    restored = dir.path() + "/restored.db";
+    const auto r = Shell(absl::StrCat(BinaryPath("kp-backup"), " restore --from=", copy, " --database=", restored, " 2>&1"));
+    ASSERT_TRUE(r.second) << r.first;
+    // A second restore over it is refused: it holds data now.
+    EXPECT_FALSE(Shell(absl::StrCat(BinaryPath("kp-backup"), " restore --from=", copy, " --database=", restored, " 2>&1")).second);
+  }
+  ServiceProcess copy_server("backup-restored", BinaryPath("kp-organisations"), dir.path(),
+                             {absl::StrCat("--database=", restored), "--plaintext", "--auth=disabled"});
+  ASSERT_TRUE(copy_server.Start().ok());
+  auto restored_org =
+      ov1::OrganisationService::NewStub(grpc::CreateChannel(copy_server.address(), grpc::InsecureChannelCredentials()));
+  for (size_t first = 0; first < before.size(); first += 1000) {
+    ov1::BatchGetOrganisationsRequest get;
+    for (size_t i = first; i < std::min(before.size(), first + 1000); ++i) get.add_names(before[i]);
+    ov1::BatchGetOrganisationsResponse got;
+    const grpc::Status st = restored_org->BatchGetOrganisations(Ctx().get(), get, &got);
+    ASSERT_TRUE(st.ok()) << "acknowledged before the backup, missing from it: " << st.error_message();
+  }
+  ov1::CreateOrganisationRequest req;
+  req.set_organisation_id("after-restore");
+  req.mutable_organisation()->set_display_name("Written after the restore");
+  ov1::CreateOrganisationResponse resp;
+  EXPECT_TRUE(restored_org->CreateOrganisation(Ctx().get(), req, &resp).ok());
 }
 
 }  // namespace

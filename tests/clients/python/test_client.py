@@ -4,6 +4,9 @@ python3-grpc-tools, run against the real services (started here on free ports).
 
 Environment: KP_BIN_DIR (built binaries), KP_PROTO_DIR (proto root). KP_VIA_GATEWAY=1 also
 starts redis-server and kp-gateway and sends every call through the gateway's one port.
+KP_TARGETS="organisations=HOST:PORT,events=...,participants=...,gateway=..." starts nothing and
+calls servers already running (the container image's, say: tests/deploy/suite_from_image.sh),
+through the gateway with KP_VIA_GATEWAY=1.
 """
 import os
 import shutil
@@ -85,6 +88,15 @@ class Services:
         self.procs = []
         self.dir = tempfile.mkdtemp(prefix="kp-py-")
         self.addr = {}
+        targets = os.environ.get("KP_TARGETS")
+        if targets:
+            self.addr = dict(t.split("=", 1) for t in targets.split(","))
+            if via_gateway:
+                for name in ("organisations", "events", "participants"):
+                    self.addr[name] = self.addr["gateway"]
+            for a in self.addr.values():
+                wait_serving(a)
+            return
         redis = []
         if via_gateway:
             port = free_port()
