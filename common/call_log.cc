@@ -9,6 +9,7 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,6 +30,16 @@ std::string NewRequestId() {
 }
 
 }  // namespace
+
+std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto it = metadata.find(kRequestIdHeader);
+  if (it == metadata.end() || it->second.size() == 0 || it->second.size() > 128) return "";
+  const absl::string_view id(it->second.data(), it->second.size());
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && !absl::StrContains("._:/+=-", c)) return "";
+  }
+  return std::string(id);
+}
 
 std::string UnparsedRequestMessage(absl::string_view method) {
   // "/pkg.Service/Method" -> the method's request type, from the generated descriptors.
@@ -80,14 +91,20 @@ class CallLogInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       if (unparsed_request_ && status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty()) {
-        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsedRequestMessage(info_->method()));
+        // gRPC cannot say whether the bytes did not parse or no message came because the caller
+        // gave up (its deadline passed, it cancelled): the latter is not bad input.
+        const auto* ctx = info_->server_context();
+        // (A caller's clock runs a little ahead of ours: it gives up just before our deadline.)
+        if (absl::FromChrono(ctx->deadline()) <= absl::Now() + absl::Milliseconds(10)) {
+          status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the request arrived");
+        } else if (ctx->IsCancelled()) {
+          status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before its request arrived");
+        } else {
+          status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, UnparsedRequestMessage(info_->method()));
+        }
         methods->ModifySendStatus(status);
       }
-      std::string request_id;
-      const auto& md = info_->server_context()->client_metadata();
-      if (auto it = md.find(kRequestIdHeader); it != md.end()) {
-        request_id.assign(it->second.data(), it->second.size());
-      }
+      std::string request_id = RequestIdFrom(info_->server_context()->client_metadata());
       if (request_id.empty()) request_id = NewRequestId();
       const double latency_ms = absl::ToDoubleMilliseconds(absl::Now() - start_);
       metrics::RecordCall(info_->method(), static_cast<int>(status.error_code()), latency_ms / 1000.0);

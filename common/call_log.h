@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <string>
+
+#include <grpcpp/support/string_ref.h>
 
 #include "absl/strings/string_view.h"
 
@@ -13,6 +16,10 @@
 namespace kp {
 
 inline constexpr char kRequestIdHeader[] = "x-request-id";
+
+// The caller's x-request-id if it is one (1 to 128 of letters, digits and ._:/+=-), else "":
+// it goes into logs and the audit log, so nothing else from the caller is taken.
+std::string RequestIdFrom(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewCallLogInterceptorFactory();
 

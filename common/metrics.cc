@@ -3,6 +3,8 @@
 
 #include <memory>
 
+#include <google/protobuf/descriptor.h>
+
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -11,7 +13,9 @@
 #include <prometheus/registry.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.h"
 
@@ -62,6 +66,10 @@ struct State {
       prometheus::BuildCounter().Name("kp_gateway_principal_requests_total")
           .Help("Calls at the gateway by principal: admitted, or limited (over its rate limit).")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& over_quota =
+      prometheus::BuildCounter().Name("kp_cache_store_over_quota_total")
+          .Help("Responses served but not stored in the cache: their principal was over its cache budget.")
+          .Register(*registry);
   std::unique_ptr<prometheus::Exposer> exposer;
 
   absl::Mutex mu;
@@ -70,6 +78,7 @@ struct State {
   absl::flat_hash_map<std::string, prometheus::Counter*> cache_by_outcome ABSL_GUARDED_BY(mu);
   // By principal and outcome; principals are the keys file's, so the labels are bounded.
   absl::flat_hash_map<std::pair<std::string, bool>, prometheus::Counter*> by_principal ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, prometheus::Counter*> over_quota_by_principal ABSL_GUARDED_BY(mu);
 };
 
 State& S() {
@@ -83,6 +92,13 @@ State& S() {
     return state;
   }();
   return *s;
+}
+
+// "/pkg.Service/Method" of a method in this binary's descriptors (every service served).
+bool KnownMethod(absl::string_view path) {
+  if (!absl::StartsWith(path, "/") || path.size() > 256) return false;
+  return google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+             absl::StrReplaceAll(path.substr(1), {{"/", "."}})) != nullptr;
 }
 
 }  // namespace
@@ -104,6 +120,9 @@ void RecordCall(absl::string_view method, int code, double seconds) {
   prometheus::Histogram* histogram;
   {
     absl::MutexLock lock(&s.mu);
+    // Method names come from callers: only the methods this build knows get their own series
+    // (any other would add series without bound), the rest share one.
+    if (!s.handling_by_method.contains(method) && !KnownMethod(method)) method = "unknown";
     const std::string key = absl::StrCat(method, "#", code);
     auto& c = s.handled_by_key[key];
     if (c == nullptr) c = &s.handled.Add({{"method", std::string(method)}, {"code", StatusCodeName(code)}});
@@ -138,6 +157,18 @@ void RecordPrincipalCall(const std::string& principal, bool limited) {
     absl::MutexLock lock(&s.mu);
     auto& c = s.by_principal[{principal, limited}];
     if (c == nullptr) c = &s.principal_calls.Add({{"principal", principal}, {"outcome", limited ? "limited" : "admitted"}});
+    counter = c;
+  }
+  counter->Increment();
+}
+
+void RecordCacheStoreOverQuota(const std::string& principal) {
+  State& s = S();
+  prometheus::Counter* counter;
+  {
+    absl::MutexLock lock(&s.mu);
+    auto& c = s.over_quota_by_principal[principal];
+    if (c == nullptr) c = &s.over_quota.Add({{"principal", principal}});
     counter = c;
   }
   counter->Increment();

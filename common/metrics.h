@@ -27,6 +27,9 @@ void RecordRedisRejected();  // refused without trying (circuit open)
 // A call admitted (or refused, `limited`) by the gateway's per-principal rate limit.
 void RecordPrincipalCall(const std::string& principal, bool limited);
 
+// A response not stored in the cache: its principal is over its cache budget.
+void RecordCacheStoreOverQuota(const std::string& principal);
+
 // The keys file as last loaded: valid keys, and malformed lines skipped.
 void KeysLoaded(int64_t keys, int64_t malformed_lines);
 

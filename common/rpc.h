@@ -36,9 +36,7 @@ inline CallInfo CallInfoFrom(const grpc::CallbackServerContext& ctx) {
   CallInfo info;
   info.deadline = absl::FromChrono(ctx.deadline());
   const auto& md = ctx.client_metadata();
-  if (auto it = md.find(kRequestIdHeader); it != md.end()) {
-    info.request_id.assign(it->second.data(), it->second.size());
-  }
+  info.request_id = RequestIdFrom(md);
   if (auto it = md.find("authorization"); it != md.end()) {
     info.authorization.assign(it->second.data(), it->second.size());
   }

@@ -92,7 +92,8 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   std::unique_ptr<cache::Generations> generations;
   std::function<void()> after_commit = [] {};
   if (redis) {
-    generations = std::make_unique<cache::Generations>(redis.get());
+    generations = std::make_unique<cache::Generations>(redis.get(), /*owes_at_start=*/true);
+    generations->SettleOwed();  // before serving: no entry from before this start is trusted
     after_commit = [g = generations.get(), service = definition.name.substr(3)] { g->Bump(service); };
   }
   ServiceContext ctx{db->get(), pool.get(), absl::GetFlag(FLAGS_call_timeout), after_commit};

@@ -75,12 +75,17 @@ absl::Status WithinItem(const absl::Status& status, absl::string_view prefix) {
   return out;
 }
 
-absl::Status ResourcesNotFound(std::string message, const std::vector<std::string>& names) {
-  absl::Status status = absl::NotFoundError(std::move(message));
+absl::Status ResourcesNotFound(absl::string_view collection, const std::vector<std::string>& names) {
+  const std::vector<std::string> listed(names.begin(), names.begin() + std::min(names.size(), kMaxListedNames));
+  const std::vector<std::string> quoted(names.begin(), names.begin() + std::min<size_t>(names.size(), 10));
+  absl::Status status = absl::NotFoundError(absl::StrCat(
+      collection, " not found: ", absl::StrJoin(quoted, ", "),
+      names.size() > quoted.size() ? absl::StrCat(" and ", names.size() - quoted.size(), " more") : ""));
   google::rpc::ErrorInfo info;
   info.set_reason("RESOURCES_NOT_FOUND");
   info.set_domain("khartoum-process");
-  (*info.mutable_metadata())["names"] = absl::StrJoin(names, ",");
+  (*info.mutable_metadata())["names"] = absl::StrJoin(listed, ",");
+  (*info.mutable_metadata())["count"] = absl::StrCat(names.size());
   status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
   return status;
 }
@@ -103,18 +108,66 @@ const char* StatusCodeName(int code) {
   return code >= 0 && code < 17 ? kNames[code] : "UNKNOWN";
 }
 
+namespace {
+
+// An error travels in HTTP/2 trailers, and clients refuse trailers above about 8 KiB (gRPC's
+// default), turning the error into RESOURCE_EXHAUSTED. So the message and the details are
+// bounded: the message to kMaxMessageBytes, the field violations to what fits kMaxDetailsBytes
+// (the rest summed up in a last violation).
+constexpr size_t kMaxMessageBytes = 1024;
+constexpr size_t kMaxDetailsBytes = 4096;
+
+// `text` cut to at most `max` bytes on a character boundary, saying it was cut.
+std::string Bounded(absl::string_view text, size_t max) {
+  std::string valid = utf8::Valid(text);
+  if (valid.size() <= max) return valid;
+  size_t cut = max - 16;
+  while (cut > 0 && (static_cast<unsigned char>(valid[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  valid.resize(cut);
+  return absl::StrCat(valid, " … (truncated)");
+}
+
+std::string BoundedBadRequest(const std::string& payload, size_t budget) {
+  google::rpc::BadRequest in, out;
+  if (!in.ParseFromString(payload) || payload.size() <= budget) return payload;
+  int kept = 0;
+  for (const auto& v : in.field_violations()) {
+    auto* copy = out.add_field_violations();
+    *copy = v;
+    copy->set_description(Bounded(v.description(), 256));
+    if (out.ByteSizeLong() > budget - 96) {
+      out.mutable_field_violations()->RemoveLast();
+      break;
+    }
+    ++kept;
+  }
+  if (kept < in.field_violations_size()) {
+    auto* more = out.add_field_violations();
+    more->set_description(absl::StrCat("and ", in.field_violations_size() - kept, " more violations"));
+  }
+  return out.SerializeAsString();
+}
+
+}  // namespace
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  // The message may quote the caller's bytes: it leaves as valid UTF-8, and bounded.
+  const std::string message = Bounded(status.message(), kMaxMessageBytes);
   google::rpc::Status rpc_status;
   rpc_status.set_code(static_cast<int>(status.code()));
-  rpc_status.set_message(utf8::Valid(status.message()));
+  rpc_status.set_message(message);
   status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
     auto* any = rpc_status.add_details();
     any->set_type_url(std::string(type_url));
-    any->set_value(std::string(payload));
+    any->set_value(type_url == kBadRequestTypeUrl ? BoundedBadRequest(std::string(payload), kMaxDetailsBytes / 2)
+                                                   : std::string(payload));
   });
-  // The message may quote the caller's bytes: it leaves as valid UTF-8.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), utf8::Valid(status.message()),
+  if (rpc_status.ByteSizeLong() > kMaxDetailsBytes) {
+    // Nothing of ours is this large once bounded; whatever is, goes without details.
+    rpc_status.clear_details();
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message,
                       rpc_status.details_size() > 0 ? rpc_status.SerializeAsString() : "");
 }
 

@@ -65,9 +65,12 @@ absl::Status WithinItem(const absl::Status& status, absl::string_view prefix);
 // Reads back the field violations attached to a status (empty when there are none).
 std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 
-// NOT_FOUND for resources named in a batch, with a google.rpc.ErrorInfo listing them
-// (reason RESOURCES_NOT_FOUND, metadata "names": comma-separated) for clients to act on.
-absl::Status ResourcesNotFound(std::string message, const std::vector<std::string>& names);
+// NOT_FOUND for resources of `collection` named in a batch, with a google.rpc.ErrorInfo listing
+// them (reason RESOURCES_NOT_FOUND, metadata "names": comma-separated, "count": how many are
+// missing) for clients to act on. At most kMaxListedNames are listed, so that the error fits in
+// the trailers every client accepts; ask again without them to learn the rest.
+inline constexpr size_t kMaxListedNames = 50;
+absl::Status ResourcesNotFound(absl::string_view collection, const std::vector<std::string>& names);
 // The names listed by ResourcesNotFound (empty for any other status).
 std::vector<std::string> GetMissingNames(const absl::Status& status);
 

@@ -50,10 +50,9 @@ absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx, RateLimiter*
 std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, const grpc::ByteBuffer* request,
                                        RateLimiter* limiter, grpc::ServerUnaryReactor* reactor) {
   if (!request->Valid()) {
-    // No message: nothing to forward (and an empty buffer must never be sent on).
-    reactor->Finish(ctx.IsCancelled()
-                        ? grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled before its request arrived")
-                        : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a unary call needs one request message"));
+    // No message at all (bytes that do not parse are a message): the stream ended before one
+    // came, so the caller has gone. Nothing to forward (an empty buffer must never be sent on).
+    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request arrived"));
     return std::nullopt;
   }
   absl::StatusOr<Forwarded> admitted = Admit(ctx, limiter);

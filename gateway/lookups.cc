@@ -11,45 +11,57 @@ namespace {
 
 constexpr size_t kChunk = 1000;
 
-// One BatchGet per chunk, all in parallel; chunks that name deleted resources are retried
-// without them (the backend lists them in its RESOURCES_NOT_FOUND error info).
+// One BatchGet per chunk, all in parallel. A chunk that names deleted resources is asked again
+// without them (the backend lists them, a bounded number per error: a round that learns
+// nothing new ends it); a chunk whose resources are too large for one response is asked again
+// in two halves.
 template <typename Request, typename Response, typename Item, typename Start, typename Items>
 absl::Status LookupAll(const Backends& b, const Forwarded& from, const std::vector<std::string>& names,
                        Start start, Items items, absl::flat_hash_map<std::string, Item>* out) {
-  std::vector<std::string> pending;
+  std::vector<std::vector<std::string>> chunks;
   absl::flat_hash_set<std::string> seen;
   for (const auto& n : names) {
-    if (!out->contains(n) && seen.insert(n).second) pending.push_back(n);
+    if (out->contains(n) || !seen.insert(n).second) continue;
+    if (chunks.empty() || chunks.back().size() == kChunk) chunks.emplace_back();
+    chunks.back().push_back(n);
   }
-  for (int attempt = 0; attempt < 3 && !pending.empty(); ++attempt) {
-    const size_t chunks = (pending.size() + kChunk - 1) / kChunk;
-    std::vector<Request> requests(chunks);
-    std::vector<Response> responses(chunks);
-    std::vector<grpc::Status> statuses(chunks);
+  for (int round = 0; round < 64 && !chunks.empty(); ++round) {
+    std::vector<Request> requests(chunks.size());
+    std::vector<Response> responses(chunks.size());
+    std::vector<grpc::Status> statuses(chunks.size());
     {
       Fanout fanout(from, b.timeout);
-      for (size_t c = 0; c < chunks; ++c) {
-        for (size_t i = c * kChunk; i < std::min(pending.size(), (c + 1) * kChunk); ++i) requests[c].add_names(pending[i]);
+      for (size_t c = 0; c < chunks.size(); ++c) {
+        for (const auto& n : chunks[c]) requests[c].add_names(n);
         fanout.Start(&statuses[c], [&, c](grpc::ClientContext* ctx, Fanout::Done done) {
           start(ctx, &requests[c], &responses[c], std::move(done));
         });
       }
     }
-    std::vector<std::string> retry;
-    for (size_t c = 0; c < chunks; ++c) {
+    std::vector<std::vector<std::string>> again;
+    for (size_t c = 0; c < chunks.size(); ++c) {
       if (statuses[c].ok()) {
         for (const auto& item : items(responses[c])) (*out)[item.name()] = item;
         continue;
       }
       const absl::Status status = FromGrpcStatus(statuses[c]);
+      if (absl::IsResourceExhausted(status) && chunks[c].size() > 1) {
+        const auto half = chunks[c].begin() + chunks[c].size() / 2;
+        again.emplace_back(chunks[c].begin(), half);
+        again.emplace_back(half, chunks[c].end());
+        continue;
+      }
       const std::vector<std::string> missing = GetMissingNames(status);
       if (!absl::IsNotFound(status) || missing.empty()) return status;
       const absl::flat_hash_set<std::string> gone(missing.begin(), missing.end());
-      for (const auto& n : requests[c].names()) {
-        if (!gone.contains(n)) retry.push_back(n);
+      std::vector<std::string> rest;
+      for (const auto& n : chunks[c]) {
+        if (!gone.contains(n)) rest.push_back(n);
       }
+      if (rest.size() == chunks[c].size()) return status;  // no progress: the backend's answer
+      if (!rest.empty()) again.push_back(std::move(rest));
     }
-    pending = std::move(retry);
+    chunks = std::move(again);
   }
   return absl::OkStatus();
 }
@@ -105,6 +117,8 @@ absl::Status ListAllEvents(const Backends& b, const Forwarded& from, const ev1::
       },
       [](auto& resp) { return resp.mutable_events(); }, out);
 }
+
+void ForListing(ev1::Event* event) { event->clear_description(); }
 
 std::string StartKey(const ev1::Event& e) {
   return absl::StrFormat("%04d-%02d-%02d", e.start_date().year(), e.start_date().month(), e.start_date().day());

@@ -54,6 +54,10 @@ absl::Status ListAllRegistrations(const Backends& b, const Forwarded& from, cons
 absl::Status ListAllEvents(const Backends& b, const Forwarded& from, const ev1::ListEventsRequest& req,
                            ev1::ListEventsResponse first, std::vector<ev1::Event>* out);
 
+// An event as aggregates list it: without its description (up to 50,000 characters each; a
+// list of hundreds would not fit in one response). GetEvent and GetEventOverview have it.
+void ForListing(ev1::Event* event);
+
 // "2024-02-07" style sort key for an event.
 std::string StartKey(const ev1::Event& e);
 

@@ -25,6 +25,9 @@ ABSL_FLAG(double, rate_limit, 500,
           "Calls per second the gateway admits per principal (token bucket; `rate=` in the keys file "
           "overrides it per principal); 0: no limit.");
 ABSL_FLAG(double, rate_limit_burst, 1000, "Calls a principal may make at once above --rate_limit.");
+ABSL_FLAG(double, cache_store_quota, 64,
+          "MiB of responses per minute one principal's calls may store in the cache (beyond it they are "
+          "served, not stored); 0: no limit.");
 
 namespace {
 
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
                   "--rate_limit must be 0 (none) to 1000000 calls per second");
   validator.Check(absl::GetFlag(FLAGS_rate_limit_burst) >= 1 && absl::GetFlag(FLAGS_rate_limit_burst) <= 1e6,
                   "--rate_limit_burst must be 1 to 1000000");
+  validator.Check(absl::GetFlag(FLAGS_cache_store_quota) >= 0, "--cache_store_quota must not be negative");
   validator.ExitIfInvalid("kp-gateway");
   kp::auth::InitAuthFromFlags("kp-gateway");
 
@@ -61,7 +65,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<kp::cache::Generations> generations;
   if (redis) {
     // The gateway bumps every generation too when it sees Redis come back after an outage.
-    generations = std::make_unique<kp::cache::Generations>(redis.get());
+    generations = std::make_unique<kp::cache::Generations>(redis.get(), /*owes_at_start=*/false);
   } else {
     kp::log::Warn("no --redis_address: serving uncached");
   }
@@ -77,7 +81,8 @@ int main(int argc, char** argv) {
   backends.participants = khartoum::participants::v1::ParticipantService::NewStub(backends.participants_channel);
 
   auto pool = std::make_unique<kp::WorkerPool>(kp::WorkerThreadsFromFlags());
-  gw::RateLimiter limiter(absl::GetFlag(FLAGS_rate_limit), absl::GetFlag(FLAGS_rate_limit_burst));
+  gw::RateLimiter limiter(absl::GetFlag(FLAGS_rate_limit), absl::GetFlag(FLAGS_rate_limit_burst),
+                          absl::GetFlag(FLAGS_cache_store_quota) * 1048576);
   gw::PortalService portal(&backends, &cache, pool.get(), &limiter);
   gw::ProxyService organisations("khartoum.organisations.v1.OrganisationService", "organisations",
                                  backends.organisations_channel, &cache, pool.get(), backends.timeout, &limiter);

@@ -144,6 +144,7 @@ absl::Status BuildEventSummaries(const Backends& b, const Forwarded& from, const
   for (const auto& e : events.events()) {
     auto* out = resp->add_event_summaries();
     *out->mutable_event() = e;
+    ForListing(out->mutable_event());
     for (const auto& h : e.hosts()) {
       if (auto it = orgs.find(h); it != orgs.end()) out->add_host_display_names(it->second.display_name());
     }
@@ -196,9 +197,9 @@ absl::Status BuildOrganisationProfile(const Backends& b, const Forwarded& from,
   RETURN_IF_ERROR(ListAllEvents(b, from, list_events, std::move(events), &all_events));
   for (const auto& e : all_events) {
     auto has = [&](const auto& list) { return std::find(list.begin(), list.end(), req.name()) != list.end(); };
-    if (has(e.hosts())) *resp->add_hosted_events() = e;
-    if (has(e.co_hosts())) *resp->add_co_hosted_events() = e;
-    if (has(e.partners())) *resp->add_partnered_events() = e;
+    if (has(e.hosts())) ForListing(&(*resp->add_hosted_events() = e));
+    if (has(e.co_hosts())) ForListing(&(*resp->add_co_hosted_events() = e));
+    if (has(e.partners())) ForListing(&(*resp->add_partnered_events() = e));
   }
   resp->set_participant_count(people.total_size());
 
@@ -212,7 +213,7 @@ absl::Status BuildOrganisationProfile(const Backends& b, const Forwarded& from,
   std::sort(sorted.begin(), sorted.end(), [](const ev1::Event* x, const ev1::Event* y) {
     return std::make_pair(StartKey(*x), x->name()) < std::make_pair(StartKey(*y), y->name());
   });
-  for (const auto* e : sorted) *resp->add_participant_events() = *e;
+  for (const auto* e : sorted) ForListing(&(*resp->add_participant_events() = *e));
   return absl::OkStatus();
 }
 

@@ -116,6 +116,7 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
       hit->set_name(e.name());
       hit->set_title(e.title());
       *hit->mutable_event() = e;
+      ForListing(hit->mutable_event());
     } else if (source == 1) {
       const auto& o = orgs.organisations(index);
       hit->set_name(o.name());

@@ -30,7 +30,9 @@ void PortalService::Add(const char* method,
     const absl::Status status = build(*backends_, from, req, &built);
     const bool confirmed = from.applied_views && from.applied_views->Confirmed();
     if (!status.ok()) return Loaded{ToGrpcStatus(status), "", confirmed};
-    return Loaded{grpc::Status::OK, built.SerializeAsString(), confirmed};
+    Loaded loaded{grpc::Status::OK, built.SerializeAsString(), confirmed};
+    loaded.within_quota = limiter_ == nullptr || limiter_->AdmitCacheStore(from.principal, loaded.body.size());
+    return loaded;
   });
   const std::string& path = paths_.back();
   const Builder& builder = builders_.back();

@@ -175,6 +175,7 @@ grpc::ServerUnaryReactor* ProxyService::ForwardCached(grpc::CallbackServerContex
     AppliedViews views(from.view);
     views.Record(**backend);
     loaded.view_confirmed = views.Confirmed();
+    loaded.within_quota = limiter_ == nullptr || limiter_->AdmitCacheStore(from.principal, loaded.body.size());
     return loaded;
   };
   ServeCached(*cache_, *pool_, ctx, reactor, response, admitted->view, method, *std::move(canonical), {backend_},

@@ -11,6 +11,33 @@
 
 namespace kp::gateway {
 
+double RateLimiter::Take(absl::flat_hash_map<std::string, Bucket>& buckets, const std::string& principal,
+                         double rate, double burst, double cost, absl::Time now) {
+  auto [it, fresh] = buckets.try_emplace(principal, Bucket{burst, now});
+  Bucket& b = it->second;
+  if (!fresh) {
+    b.tokens = std::min(burst, b.tokens + rate * absl::ToDoubleSeconds(std::max(now - b.refilled, absl::ZeroDuration())));
+    b.refilled = std::max(b.refilled, now);
+  }
+  if (b.tokens >= cost) {
+    b.tokens -= cost;
+    return 0;
+  }
+  return (cost - b.tokens) / rate;
+}
+
+bool RateLimiter::AdmitCacheStore(const auth::Principal& principal, size_t bytes, absl::Time now) {
+  if (cache_bytes_per_minute_ <= 0) return true;
+  bool admitted;
+  {
+    absl::MutexLock lock(&mu_);
+    admitted = Take(cache_buckets_, principal.name, cache_bytes_per_minute_ / 60, cache_bytes_per_minute_,
+                    static_cast<double>(bytes), now) == 0;
+  }
+  if (!admitted) metrics::RecordCacheStoreOverQuota(principal.name);
+  return admitted;
+}
+
 absl::Status RateLimiter::Admit(const auth::Principal& principal, absl::Time now) {
   const double rate = principal.rate_limit >= 0 ? principal.rate_limit : rate_;
   if (rate <= 0) {
@@ -18,20 +45,10 @@ absl::Status RateLimiter::Admit(const auth::Principal& principal, absl::Time now
     return absl::OkStatus();
   }
   const double burst = std::max(principal.rate_limit >= 0 ? rate : burst_, 1.0);
-  double wait_seconds = 0;
+  double wait_seconds;
   {
     absl::MutexLock lock(&mu_);
-    auto [it, fresh] = buckets_.try_emplace(principal.name, Bucket{burst, now});
-    Bucket& b = it->second;
-    if (!fresh) {
-      b.tokens = std::min(burst, b.tokens + rate * absl::ToDoubleSeconds(std::max(now - b.refilled, absl::ZeroDuration())));
-      b.refilled = std::max(b.refilled, now);
-    }
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-    } else {
-      wait_seconds = (1 - b.tokens) / rate;
-    }
+    wait_seconds = Take(buckets_, principal.name, rate, burst, 1, now);
   }
   metrics::RecordPrincipalCall(principal.name, /*limited=*/wait_seconds > 0);
   if (wait_seconds == 0) return absl::OkStatus();

@@ -125,7 +125,9 @@ Loaded ResponseCache::Coalesce(const std::string& flight_key, const std::functio
   flight->result = load();
   // Stored before followers are released and the flight is forgotten, so that a caller
   // arriving next finds the entry rather than starting another load.
-  if (flight->result.status.ok() && flight->result.view_confirmed) store(flight->result);
+  if (flight->result.status.ok() && flight->result.view_confirmed && flight->result.within_quota) {
+    store(flight->result);
+  }
   {
     absl::MutexLock lock(&mu_);
     flights_.erase(flight_key);

@@ -32,6 +32,8 @@ struct Loaded {
   // Every backend said it redacted for the view the entry is keyed by (see AppliedViews).
   // If not, the response goes to its own caller only: never stored, never shared.
   bool view_confirmed = false;
+  // The caller is within its cache budget (RateLimiter::AdmitCacheStore): else served only.
+  bool within_quota = true;
 };
 
 // A cached response body, shared by the in-process copy and the responses being sent.

@@ -2,7 +2,12 @@
 #include "common/auth/keys.h"
 
 #include <openssl/sha.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <sstream>
@@ -26,12 +31,24 @@ std::string Fingerprint(const std::string& path) {
   return absl::StrCat(st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec);
 }
 
+// The file's text, if `path` is a regular file. Opened without blocking and checked before it
+// is read: a FIFO or a directory at the path (a mounting mistake) must neither hang the reload
+// nor read as an empty file that revokes every key.
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read keys file ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot read keys file ", path, ": ", std::strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("keys file ", path, " is not a regular file"));
+  }
+  std::string text;
+  char buf[1 << 16];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fd);
+  if (n < 0) return absl::UnavailableError(absl::StrCat("reading keys file ", path, ": ", std::strerror(errno)));
+  return text;
 }
 
 }  // namespace
@@ -132,7 +149,20 @@ void KeyStore::Watch() {
     const std::string fp = Fingerprint(path_);
     if (fp.empty() || fp == fingerprint_) continue;
     auto text = ReadFile(path_);
-    if (!text.ok()) continue;  // replaced as we looked: the next round reads the new file
+    if (!text.ok()) {
+      // Gone, replaced by something that is not a file, or unreadable: the keys stay as they
+      // are (said once per change) and the next round looks again.
+      if (fp != bad_fingerprint_) log::Error("keys file not reloaded; keeping the previous keys", {{"error", text.status().ToString()}});
+      bad_fingerprint_ = fp;
+      continue;
+    }
+    if (text->empty()) {
+      // An empty file is a write caught half way far more often than a wish to revoke every
+      // key (a file of comments alone does that).
+      if (fp != bad_fingerprint_) log::Error("keys file is empty; keeping the previous keys", {{"keys_file", path_}});
+      bad_fingerprint_ = fp;
+      continue;
+    }
     fingerprint_ = fp;
     // What a restarted process would load: the valid lines, whatever the others say.
     Install(*text, /*reload=*/true);

@@ -60,6 +60,7 @@ class KeyStore {
   mutable absl::Mutex mu_;
   std::shared_ptr<const KeyMap> keys_ ABSL_GUARDED_BY(mu_);
   std::string fingerprint_;  // mtime/size/inode of the loaded file; only the watcher touches it
+  std::string bad_fingerprint_;  // of the last file refused (to say so once)
   absl::Notification stop_;
   std::thread watcher_;
 };

@@ -43,7 +43,7 @@ std::vector<std::vector<std::string>> Generations::InitCommands(const std::vecto
   return commands;
 }
 
-Generations::Generations(RedisClient* redis) : redis_(redis) {
+Generations::Generations(RedisClient* redis, bool owes_at_start) : redis_(redis), owed_(owes_at_start) {
   redis_->SetRecoveryHook([](const RedisClient::Runner& run) {
     auto replies = run(BumpAllCommands());
     if (replies.ok()) log::Info("bumped every cache generation after a redis outage");
@@ -61,11 +61,22 @@ Generations::~Generations() {
 }
 
 void Generations::Bump(absl::string_view service) {
-  auto reply = redis_->Command(BumpCommand(service));
+  auto reply = redis_->Command(BumpCommand(service), /*budget=*/nullptr, /*must_try=*/true);
   if (reply.ok()) return;
   absl::MutexLock lock(&mu_);
   if (!owed_) log::Warn("cache generation bump failed; owed until redis answers", {{"service", std::string(service)}});
   owed_ = true;
+}
+
+void Generations::SettleOwed() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!owed_) return;
+  }
+  if (!redis_->Pipeline(BumpAllCommands()).ok()) return;
+  absl::MutexLock lock(&mu_);
+  owed_ = false;
+  log::Info("cache generations bumped at start");
 }
 
 void Generations::RetryOwed() {

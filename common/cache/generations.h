@@ -23,15 +23,22 @@ std::string GenerationKey(absl::string_view service);
 class Generations {
  public:
   // Installs a recovery hook on `redis` that bumps every generation when Redis comes back
-  // after an outage (it may have restarted from an old snapshot, or missed bumps).
-  explicit Generations(RedisClient* redis);
+  // after an outage (it may have restarted from an old snapshot, or missed bumps). A writer
+  // (`owes_at_start`) bumps every generation as soon as it starts: the process it replaces may
+  // have died owing bumps for writes it acknowledged.
+  Generations(RedisClient* redis, bool owes_at_start);
   ~Generations();
   Generations(const Generations&) = delete;
   Generations& operator=(const Generations&) = delete;
 
-  // After a committed write of `service`. Never fails the write: a bump that Redis did not
-  // take is owed, and every generation is bumped in the background as soon as it answers.
+  // After a committed write of `service`, before it is acknowledged. Tried even while the
+  // circuit breaker is open (Redis may be back). Never fails the write: a bump that Redis did
+  // not take is owed, and every generation is bumped in the background as soon as it answers.
   void Bump(absl::string_view service);
+
+  // One attempt, now, at what is owed (a service calls it before it serves: within
+  // --redis_timeout; if Redis does not answer, the bumps stay owed and go out in the background).
+  void SettleOwed();
 
   // The command bumping `service`'s generation by one, initialising a missing counter to a
   // random value first, so that counters never restart at small numbers a stale entry could
@@ -47,7 +54,7 @@ class Generations {
   void RetryOwed();
   RedisClient* redis_;
   absl::Mutex mu_;
-  bool owed_ ABSL_GUARDED_BY(mu_) = false;
+  bool owed_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread retry_;
 };

@@ -53,9 +53,12 @@ RedisCounters RedisClient::counters() const {
   return counters_;
 }
 
-RedisClient::Admission RedisClient::Admit() {
+RedisClient::Admission RedisClient::Admit(bool must_try) {
   absl::MutexLock lock(&mu_);
   if (!outage_) return Admission::kAllowed;
+  // A generation bump is owed to every gateway that may hold an entry the write made stale: it
+  // is tried (and Redis recovered first) even while the breaker keeps reads away.
+  if (must_try) return Admission::kForced;
   if (probing_ || (open_ && absl::Now() < open_until_)) {
     ++counters_.rejected;
     metrics::RecordRedisRejected();
@@ -73,7 +76,8 @@ void RedisClient::RecordFailure(Admission admission) {
   ++consecutive_failures_;
   outage_ = true;
   if (admission == Admission::kProbe) probing_ = false;
-  if (admission == Admission::kProbe || consecutive_failures_ >= options_.failure_threshold) {
+  if (admission == Admission::kProbe || admission == Admission::kForced ||
+      consecutive_failures_ >= options_.failure_threshold) {
     if (!open_) {
       log::Warn("redis unavailable: circuit open",
                 {{"redis", options_.address},
@@ -231,7 +235,7 @@ absl::Status RedisClient::Recover(absl::Time deadline) {
 }
 
 absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
-    const std::vector<std::vector<std::string>>& commands, absl::Duration* budget) {
+    const std::vector<std::vector<std::string>>& commands, absl::Duration* budget, bool must_try) {
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + (budget ? std::min(*budget, options_.command_timeout) : options_.command_timeout);
   struct Charge {
@@ -242,9 +246,9 @@ absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
     }
   } charge{budget, start};
   if (deadline <= start) return absl::UnavailableError("redis: no time left for this call");
-  const Admission admission = Admit();
+  const Admission admission = Admit(must_try);
   if (admission == Admission::kRejected) return absl::UnavailableError("redis circuit open");
-  if (admission == Admission::kProbe) {
+  if (admission == Admission::kProbe || admission == Admission::kForced) {
     // Redis failed before: it may have missed bumps, or restarted from an old snapshot. Move
     // every generation forward first; only then may anything read from it be used.
     const absl::Status recovered = Recover(deadline);
@@ -253,7 +257,7 @@ absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
       return absl::UnavailableError(absl::StrCat("redis recovery: ", recovered.message()));
     }
     absl::MutexLock lock(&mu_);
-    probing_ = false;
+    if (admission == Admission::kProbe) probing_ = false;
     outage_ = false;
     open_ = false;
     consecutive_failures_ = 0;
@@ -283,8 +287,9 @@ absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
   return result;
 }
 
-absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args, absl::Duration* budget) {
-  auto replies = Pipeline({args}, budget);
+absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args, absl::Duration* budget,
+                                                bool must_try) {
+  auto replies = Pipeline({args}, budget, must_try);
   if (!replies.ok()) return replies.status();
   return std::move((*replies)[0]);
 }

@@ -68,17 +68,21 @@ class RedisClient {
   // commands are sent again on a fresh connection within the same allowance, after every
   // generation has been moved forward (the recovery hook), since a restarted Redis may hold
   // an old snapshot. Only a Redis that cannot be reached in time is an outage.
+  //
+  // `must_try`: tried even while the breaker is open (after recovering Redis), for what must not
+  // be skipped while Redis may be back: generation bumps.
   absl::StatusOr<std::vector<RedisReply>> Pipeline(const std::vector<std::vector<std::string>>& commands,
-                                                   absl::Duration* budget = nullptr);
-  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args, absl::Duration* budget = nullptr);
+                                                   absl::Duration* budget = nullptr, bool must_try = false);
+  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& args, absl::Duration* budget = nullptr,
+                                     bool must_try = false);
   absl::Duration timeout() const { return options_.command_timeout; }
 
   RedisCounters counters() const;
   const std::string& address() const { return options_.address; }
 
  private:
-  enum class Admission { kAllowed, kProbe, kRejected };
-  Admission Admit();
+  enum class Admission { kAllowed, kProbe, kForced, kRejected };
+  Admission Admit(bool must_try);
   void RecordFailure(Admission admission);
   // A connection and the socket timeout currently set on it.
   struct Connection {

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/auth/keys.h"
@@ -185,6 +186,13 @@ absl::Status Crud::BatchGet(const Message& req, Message* resp, const CallInfo& c
   }
   RETURN_IF_ERROR(v.ToStatus());
   ASSIGN_OR_RETURN(auto items, repo_->BatchGet(names));
+  size_t bytes = 0;
+  for (const auto& item : items) bytes += item->ByteSizeLong();
+  if (bytes > kMaxBatchGetBytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the %d %s asked for hold %.1f MiB, more than one response carries (%d MiB): ask for fewer names",
+        n, repo_->spec().collection, bytes / 1048576.0, static_cast<int>(kMaxBatchGetBytes >> 20)));
+  }
   const auto* out = FieldOf(*resp, repo_->spec().collection);
   for (const auto& item : items) {
     Message* added = resp->GetReflection()->AddMessage(resp, out);

@@ -307,8 +307,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Message>>> Repository::BatchGet(
     }
   }
   if (!missing.empty()) {
-    return ResourcesNotFound(absl::StrCat(spec_.collection, " not found: ", absl::StrJoin(missing, ", ")),
-                             missing);
+    return ResourcesNotFound(spec_.collection, missing);
   }
   return out;
 }
@@ -406,13 +405,19 @@ absl::StatusOr<ListPage> Repository::List(const ListParams& params) {
   stmt.BindAll(page_params);
   stmt.Bind(static_cast<int>(page_params.size()) + 1, static_cast<int64_t>(params.page_size) + 1);
   std::vector<SqlValue> last_values;
+  size_t bytes = 0;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
-    if (static_cast<int>(page.items.size()) == params.page_size) {
+    // A page ends at page_size rows, or before the row that would take it past kMaxPageBytes
+    // (AIP-158 lets a page be short): large resources never make a page too big to send.
+    const size_t size = stmt.Blob(0).size();
+    if (static_cast<int>(page.items.size()) == params.page_size ||
+        (!page.items.empty() && bytes + size > kMaxPageBytes)) {
       page.next_page_token = codec_.Encode(fingerprint, last_values);
       break;
     }
+    bytes += size;
     auto m = New();
     RETURN_IF_ERROR(ParseInto(stmt.Blob(0), *m));
     page.items.push_back(std::move(m));

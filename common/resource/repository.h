@@ -23,6 +23,10 @@ namespace kp::resource {
 // transaction before the row is written.
 using TxCheck = std::function<absl::Status(storage::Connection&)>;
 
+// What one List page or BatchGet response may hold, well within the 4 MiB a message may have.
+inline constexpr size_t kMaxPageBytes = 2 << 20;
+inline constexpr size_t kMaxBatchGetBytes = 3 << 20;
+
 struct ListParams {
   int page_size = 50;
   std::string page_token;

@@ -1,6 +1,8 @@
 // Participant and registration fields, validation and rules.
 #include "services/participants/participant_rules.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/resource/validation.h"
 #include "khartoum/participants/v1/participants.pb.h"
@@ -115,12 +117,19 @@ bool IsLive(const v1::Registration& reg) {
 
 constexpr int64_t kCancelled = v1::REGISTRATION_STATUS_CANCELLED;
 
-absl::Status CheckInTransaction(storage::Connection& conn, const v1::Registration& reg, int capacity) {
+// Inside the write transaction: the participant exists and, for a registrar (`registrar` set),
+// still belongs to its organisation (the row is locked: a concurrent move of the participant
+// commits before this check or after this write); then, on create or when the registration
+// becomes live (`full`), one live registration per participant and event, and the event's
+// capacity (`capacity` > 0).
+absl::Status CheckInTransaction(storage::Connection& conn, const v1::Registration& reg, int capacity, bool full,
+                                const auth::Principal* registrar) {
   // Registrations for one event are decided one at a time, across replicas (PostgreSQL).
-  RETURN_IF_ERROR(conn.LockKey(absl::StrCat("registrations:", reg.event())));
+  if (full) RETURN_IF_ERROR(conn.LockKey(absl::StrCat("registrations:", reg.event())));
   {
-    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
-        "SELECT 1 FROM participants WHERE name = ? AND delete_time IS NULL"));
+    ASSIGN_OR_RETURN(auto stmt, conn.Prepare(absl::StrCat(
+        "SELECT organisation FROM participants WHERE name = ? AND delete_time IS NULL",
+        storage::ForUpdate(conn.dialect()))));
     stmt.Bind(1, reg.participant());
     ASSIGN_OR_RETURN(bool found, stmt.Step());
     if (!found) {
@@ -128,7 +137,12 @@ absl::Status CheckInTransaction(storage::Connection& conn, const v1::Registratio
       v.Add("registration.participant", absl::StrCat("participant '", reg.participant(), "' does not exist"));
       return v.ToStatus(absl::StatusCode::kFailedPrecondition);
     }
+    if (registrar != nullptr && !auth::IsOwnOrganisation(*registrar, stmt.Text(0))) {
+      return absl::PermissionDeniedError(absl::StrCat("registrar '", registrar->name,
+                                                      "' may only register participants of ", registrar->organisation));
+    }
   }
+  if (!full) return absl::OkStatus();
   {
     ASSIGN_OR_RETURN(auto stmt, conn.Prepare(
         "SELECT name FROM registrations WHERE event = ? AND participant = ? AND status <> ? "
@@ -163,16 +177,22 @@ absl::StatusOr<resource::TxCheck> RegistrationRules::Prepare(const google::proto
   const auto& reg = static_cast<const v1::Registration&>(after);
   const bool becomes_live =
       IsLive(reg) && (before == nullptr || !IsLive(static_cast<const v1::Registration&>(*before)));
-  if (!becomes_live && before != nullptr) return resource::TxCheck();
-  ASSIGN_OR_RETURN(auto event, events_->Get({"registration.event", reg.event()}, call));
-  if (becomes_live && event.status() == khartoum::events::v1::EVENT_STATUS_CANCELLED) {
-    FieldViolations v;
-    v.Add("registration.event", absl::StrCat("event '", reg.event(), "' is cancelled"));
-    return v.ToStatus(absl::StatusCode::kFailedPrecondition);
+  std::optional<auth::Principal> registrar;
+  if (call.principal.role == auth::Role::kRegistrar) registrar = call.principal;
+  if (!becomes_live && before != nullptr && !registrar) return resource::TxCheck();
+  int capacity = 0;
+  if (becomes_live || before == nullptr) {
+    ASSIGN_OR_RETURN(auto event, events_->Get({"registration.event", reg.event()}, call));
+    if (becomes_live && event.status() == khartoum::events::v1::EVENT_STATUS_CANCELLED) {
+      FieldViolations v;
+      v.Add("registration.event", absl::StrCat("event '", reg.event(), "' is cancelled"));
+      return v.ToStatus(absl::StatusCode::kFailedPrecondition);
+    }
+    if (becomes_live) capacity = event.capacity();
   }
-  const int capacity = becomes_live ? event.capacity() : 0;
-  return resource::TxCheck([reg, capacity](storage::Connection& conn) {
-    return CheckInTransaction(conn, reg, capacity);
+  const bool full = becomes_live || before == nullptr;
+  return resource::TxCheck([reg, capacity, full, registrar](storage::Connection& conn) {
+    return CheckInTransaction(conn, reg, capacity, full, registrar ? &*registrar : nullptr);
   });
 }
 

@@ -219,6 +219,45 @@ TEST(CacheSafety, AKeysFileRateOverridesTheDefaultForItsPrincipal) {
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(stub->ListEvents(K().As("reader").get(), req, &resp).ok());
 }
 
+// Requests that differ only in ways the cache cannot see (a filter's spacing) each make an
+// entry: a principal may add only so much to the cache per minute; beyond it its responses are
+// served, not stored, and other principals' entries are stored as ever.
+TEST(CacheSafety, OnePrincipalCannotFillTheCache) {
+  auto orgs = ov1::OrganisationService::NewStub(grpc::CreateChannel(S().organisations().address(), grpc::InsecureChannelCredentials()));
+  ov1::BatchCreateOrganisationsRequest batch;
+  const std::string tag = UniqueId("c-bulky");
+  for (int i = 0; i < 200; ++i) {
+    auto* o = batch.add_requests()->mutable_organisation();
+    o->set_display_name(absl::StrCat(tag, " ", i));
+    o->set_description(std::string(9000, 'd'));
+  }
+  ov1::BatchCreateOrganisationsResponse created;
+  ASSERT_TRUE(orgs->BatchCreateOrganisations(K().As("editor").get(), batch, &created).ok());
+  auto limited = S().StartGateway("gateway-cache-quota", /*cached=*/true, {"--cache_store_quota=4"});
+  ASSERT_NE(limited, nullptr);
+  auto ch = grpc::CreateChannel(limited->address(), grpc::InsecureChannelCredentials());
+  auto list = [&](const std::string& who, int spaces) {
+    ov1::ListOrganisationsRequest req;
+    req.set_page_size(1000);
+    req.set_filter(absl::StrCat("kind", std::string(spaces, ' '), "!= GOVERNMENT"));
+    std::string cache;
+    auto ctx = K().As(who);
+    const grpc::Status st = RawCall(ch, "/khartoum.organisations.v1.OrganisationService/ListOrganisations",
+                                    req.SerializeAsString(), ctx.get(), nullptr, &cache);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return cache;
+  };
+  const std::string pattern = "kp:v1:public:/khartoum.organisations.v1.OrganisationService/ListOrganisations:*";
+  const size_t before = RedisKeys(pattern).size();
+  for (int spaces = 1; spaces <= 30; ++spaces) list("reader", spaces);  // ~2 MB each: 60 MB asked to be kept
+  const size_t stored = RedisKeys(pattern).size() - before;
+  EXPECT_LE(stored, 3u) << "a 4 MiB per minute budget holds two such responses, perhaps three";
+  EXPECT_GE(SumSamples(Scrape(limited->metrics_port()), "kp_cache_store_over_quota_total", "principal=\"c-reader\""), 27);
+  // Another principal's entries are stored as ever.
+  list("editor", 1);
+  EXPECT_EQ(list("editor", 1), "hit");
+}
+
 // --- Roles changing under load -----------------------------------------------------------------
 
 // Every cached entry outside `full`, with its key.
@@ -379,6 +418,58 @@ TEST(CacheSafety, RedisRestartedFromAnOldSnapshotServesNothingStale) {
     ASSERT_TRUE(r.status.ok()) << r.status.error_message();
     EXPECT_EQ(r.event.title(), "Written after the snapshot") << "read " << i << " (" << r.cache << ")";
   }
+}
+
+ev1::Event Retitle(const std::string& name, const std::string& title) {
+  auto events = ev1::EventService::NewStub(grpc::CreateChannel(S().events().address(), grpc::InsecureChannelCredentials()));
+  ev1::UpdateEventRequest update;
+  update.mutable_event()->set_name(name);
+  update.mutable_event()->set_title(title);
+  update.mutable_update_mask()->add_paths("title");
+  ev1::UpdateEventResponse updated;
+  const grpc::Status st = events->UpdateEvent(K().As("editor").get(), update, &updated);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return updated.event();
+}
+
+void WarmUntilHit(const std::string& name) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (GetEvent(name).cache != "hit" && absl::Now() < deadline) {
+  }
+  ASSERT_EQ(GetEvent(name).cache, "hit");
+}
+
+// Redis stalls for a moment (its circuit breaker in the writer opens) and comes back; the gateway
+// saw nothing of it. A write acknowledged after Redis is back must be read back, not the entry
+// from before: the bump is tried even while the breaker is open.
+TEST(CacheSafety, AWriteRightAfterARedisStallIsNeverServedStale) {
+  for (int trial = 0; trial < 5; ++trial) {
+    const ev1::Event e = NewEvent();
+    WarmUntilHit(e.name());
+    S().redis().Signal(SIGSTOP);
+    Retitle(e.name(), absl::StrCat("During the stall ", trial));  // its bump times out: owed
+    absl::SleepFor(absl::Milliseconds(350));  // the stall lasts a little longer
+    S().redis().Signal(SIGCONT);
+    Retitle(e.name(), absl::StrCat("After the stall ", trial));
+    const GatewayRead r = GetEvent(e.name());
+    ASSERT_TRUE(r.status.ok());
+    EXPECT_EQ(r.event.title(), absl::StrCat("After the stall ", trial)) << "trial " << trial << " (" << r.cache << ")";
+  }
+}
+
+// A writer that dies owing bumps (Redis was hung when it wrote) must not leave its writes unseen
+// for a cache lifetime: the process that replaces it bumps every generation before it serves.
+TEST(CacheSafety, AServiceReplacingOneThatDiedOwingBumpsBumpsBeforeItServes) {
+  const ev1::Event e = NewEvent();
+  WarmUntilHit(e.name());
+  S().redis().Signal(SIGSTOP);
+  Retitle(e.name(), "Written while Redis hung");  // acknowledged; its bump owed
+  S().events().Stop(SIGKILL);                     // and the debt dies with the process
+  S().redis().Signal(SIGCONT);
+  ASSERT_TRUE(S().events().Start().ok());
+  const GatewayRead r = GetEvent(e.name());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.event.title(), "Written while Redis hung") << r.cache;
 }
 
 // --- Redis hanging -------------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 // tokens signed with a known key but carrying garbage, request ids reused across principals and
 // payloads, request bytes that do not parse, non-ASCII in filter errors, and aggregates larger
 // than one backend page. Every answer is a clear error or a complete result; no process dies.
+#include <iostream>
+#include <set>
+#include <thread>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
@@ -296,6 +300,273 @@ TEST(Hardening, OrganisationProfileListsEveryEventBeyondOneBackendPage) {
   // In start-date order, each once.
   absl::flat_hash_set<std::string> seen;
   for (const auto& e : profile.hosted_events()) EXPECT_TRUE(seen.insert(e.name()).second) << e.name();
+}
+
+// --- Errors too large for the trailers ----------------------------------------------------------
+
+// Errors travel in trailers that clients cap (about 8 KiB): a large one must still arrive as
+// itself, not as RESOURCE_EXHAUSTED "metadata size exceeds limit".
+TEST(Hardening, LargeErrorsStayWithinWhatClientsAcceptAndKeepTheirCode) {
+  Suite& s = K().suite();
+  auto gw = ov1::OrganisationService::NewStub(Channel(s.gateway()));
+  ov1::BatchGetOrganisationsRequest get;
+  for (int i = 0; i < 300; ++i) get.add_names(absl::StrCat("organisations/missing-", i, "-", UniqueId("x")));
+  ov1::BatchGetOrganisationsResponse got;
+  const grpc::Status missing = gw->BatchGetOrganisations(As("reader").get(), get, &got);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
+  EXPECT_EQ(ErrorInfoReason(missing), "RESOURCES_NOT_FOUND");
+  EXPECT_NE(missing.error_message().find("and 290 more"), std::string::npos) << missing.error_message();
+
+  // A create naming 300 organisations that do not exist: the peer check's error, bounded.
+  auto events = ev1::EventService::NewStub(Channel(s.gateway()));
+  ev1::CreateEventRequest create;
+  *create.mutable_event() = ValidEvent("");
+  for (int i = 0; i < 100; ++i) {
+    create.mutable_event()->add_hosts(absl::StrCat("organisations/no-host-", i));
+    create.mutable_event()->add_co_hosts(absl::StrCat("organisations/no-co-host-", i));
+    create.mutable_event()->add_partners(absl::StrCat("organisations/no-partner-", i));
+  }
+  ev1::CreateEventResponse created;
+  const grpc::Status precondition = events->CreateEvent(As("editor").get(), create, &created);
+  EXPECT_EQ(precondition.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << precondition.error_message();
+  EXPECT_FALSE(ViolationFields(precondition).empty());
+
+  // A batch of 1000 invalid requests: INVALID_ARGUMENT, its first violations and a count.
+  ov1::BatchCreateOrganisationsRequest batch;
+  for (int i = 0; i < 1000; ++i) batch.add_requests()->mutable_organisation()->set_website_uri("not a uri");
+  ov1::BatchCreateOrganisationsResponse batched;
+  const grpc::Status invalid = gw->BatchCreateOrganisations(As("editor").get(), batch, &batched);
+  EXPECT_EQ(invalid.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << invalid.error_message();
+  const std::vector<std::string> fields = ViolationFields(invalid);
+  EXPECT_GT(fields.size(), 10u);
+  EXPECT_LT(fields.size(), 1000u);
+  EXPECT_LE(invalid.error_message().size(), 1100u);
+}
+
+// The portal skips attendees deleted since they registered, however many: the backend's
+// NOT_FOUND lists them a bounded number at a time and the gateway asks again without them.
+TEST(Hardening, EventOverviewSkipsHundredsOfDeletedAttendees) {
+  Suite& s = K().suite();
+  auto orgs = ov1::OrganisationService::NewStub(Channel(s.organisations()));
+  const std::string org_id = UniqueId("h-deleted-org");
+  ov1::CreateOrganisationRequest org = NewOrganisation(org_id, "");
+  org.set_organisation_id(org_id);
+  ov1::CreateOrganisationResponse created_org;
+  ASSERT_TRUE(orgs->CreateOrganisation(As("admin").get(), org, &created_org).ok());
+  auto events = ev1::EventService::NewStub(Channel(s.events()));
+  ev1::CreateEventRequest event_req;
+  *event_req.mutable_event() = ValidEvent(created_org.organisation().name());
+  ev1::CreateEventResponse event;
+  ASSERT_TRUE(events->CreateEvent(As("admin").get(), event_req, &event).ok());
+  auto people = pv1::ParticipantService::NewStub(Channel(s.participants()));
+  constexpr int kPeople = 130, kDeleted = 120;
+  pv1::BatchCreateParticipantsRequest batch;
+  for (int i = 0; i < kPeople; ++i) {
+    auto* p = batch.add_requests()->mutable_participant();
+    p->set_given_name("Attendee");
+    p->set_family_name(absl::StrCat(i));
+    p->set_organisation(created_org.organisation().name());
+  }
+  pv1::BatchCreateParticipantsResponse persons;
+  ASSERT_TRUE(people->BatchCreateParticipants(As("admin").get(), batch, &persons).ok());
+  pv1::BatchCreateRegistrationsRequest regs;
+  for (const auto& p : persons.participants()) {
+    auto* r = regs.add_requests()->mutable_registration();
+    r->set_event(event.event().name());
+    r->set_participant(p.name());
+    r->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
+  }
+  pv1::BatchCreateRegistrationsResponse registered;
+  const grpc::Status st = people->BatchCreateRegistrations(As("admin").get(), regs, &registered);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  for (int i = 0; i < kDeleted; ++i) {
+    pv1::DeleteParticipantRequest del;
+    del.set_name(persons.participants(i).name());
+    pv1::DeleteParticipantResponse deleted;
+    ASSERT_TRUE(people->DeleteParticipant(As("admin").get(), del, &deleted).ok());
+  }
+  auto portal = gv1::PortalService::NewStub(Channel(s.gateway()));
+  gv1::GetEventOverviewRequest req;
+  req.set_name(event.event().name());
+  gv1::GetEventOverviewResponse overview;
+  const grpc::Status ov = portal->GetEventOverview(As("reader").get(), req, &overview);
+  ASSERT_TRUE(ov.ok()) << ov.error_message();
+  EXPECT_EQ(overview.attendees_size(), kPeople - kDeleted);
+}
+
+// Events as large as the rules allow (50,000 characters of description, four bytes each): lists
+// page by size as well as count, aggregates list them without their descriptions, and a
+// BatchGet too large for one response says so instead of failing in transport.
+TEST(Hardening, ResourcesAsLargeAsAllowedNeverMakeAResponseTooLargeToSend) {
+  Suite& s = K().suite();
+  auto orgs = ov1::OrganisationService::NewStub(Channel(s.organisations()));
+  const std::string org_id = UniqueId("h-big-host");
+  ov1::CreateOrganisationRequest org = NewOrganisation(org_id, "");
+  org.set_organisation_id(org_id);
+  ov1::CreateOrganisationResponse host;
+  ASSERT_TRUE(orgs->CreateOrganisation(As("editor").get(), org, &host).ok());
+  std::string description;
+  for (int i = 0; i < 50000; ++i) description += "\xF0\x9F\x8C\x8D";  // U+1F30D, 4 bytes
+  auto events = ev1::EventService::NewStub(Channel(s.events()));
+  constexpr int kEvents = 25;  // 25 x 200 KB: more than a 4 MiB message
+  std::vector<std::string> names;
+  for (int i = 0; i < kEvents; ++i) {
+    ev1::CreateEventRequest req;
+    *req.mutable_event() = ValidEvent(host.organisation().name());
+    req.mutable_event()->set_title(absl::StrCat("Large event ", i));
+    req.mutable_event()->set_description(description);
+    ev1::CreateEventResponse resp;
+    auto ctx = K().As("editor", absl::Seconds(30));
+    const grpc::Status st = events->CreateEvent(ctx.get(), req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    names.push_back(resp.event().name());
+  }
+  auto gw = ev1::EventService::NewStub(Channel(s.gateway()));
+  // Every page fits; together they hold every event once.
+  ev1::ListEventsRequest list;
+  list.set_filter(absl::StrCat("hosts:\"", host.organisation().name(), "\""));
+  std::set<std::string> listed;
+  int pages = 0;
+  do {
+    ev1::ListEventsResponse page;
+    auto ctx = K().As("reader", absl::Seconds(30));
+    const grpc::Status st = gw->ListEvents(ctx.get(), list, &page);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    for (const auto& e : page.events()) {
+      EXPECT_EQ(e.description().size(), description.size());
+      listed.insert(e.name());
+    }
+    list.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!list.page_token().empty() && pages < 50);
+  EXPECT_EQ(listed.size(), static_cast<size_t>(kEvents));
+  EXPECT_GT(pages, 1);
+  // Aggregates list them without descriptions.
+  auto portal = gv1::PortalService::NewStub(Channel(s.gateway()));
+  gv1::GetOrganisationProfileRequest profile_req;
+  profile_req.set_name(host.organisation().name());
+  gv1::GetOrganisationProfileResponse profile;
+  auto ctx = K().As("reader", absl::Seconds(30));
+  const grpc::Status st = portal->GetOrganisationProfile(ctx.get(), profile_req, &profile);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(profile.hosted_events_size(), kEvents);
+  for (const auto& e : profile.hosted_events()) EXPECT_TRUE(e.description().empty());
+  gv1::ListEventSummariesRequest summaries_req;
+  summaries_req.set_filter(absl::StrCat("hosts:\"", host.organisation().name(), "\""));
+  gv1::ListEventSummariesResponse summaries;
+  auto ctx2 = K().As("reader", absl::Seconds(30));
+  EXPECT_TRUE(portal->ListEventSummaries(ctx2.get(), summaries_req, &summaries).ok());
+  // A BatchGet of all of them does not fit one response: a clear RESOURCE_EXHAUSTED.
+  ev1::BatchGetEventsRequest batch;
+  for (const auto& n : names) batch.add_names(n);
+  ev1::BatchGetEventsResponse got;
+  auto ctx3 = K().As("reader", absl::Seconds(30));
+  const grpc::Status too_big = gw->BatchGetEvents(ctx3.get(), batch, &got);
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(too_big.error_message().find("ask for fewer names"), std::string::npos) << too_big.error_message();
+}
+
+// A registrar registers its participant while an editor moves that participant to another
+// organisation: the registration commits before the move, or is refused; never after it.
+TEST(Hardening, ARegistrarCannotRegisterAParticipantMovedAwayMeanwhile) {
+  Suite& s = K().suite();
+  auto orgs = ov1::OrganisationService::NewStub(Channel(s.organisations()));
+  for (const char* id : {"h-org-a", "h-org-b"}) {
+    ov1::CreateOrganisationRequest req = NewOrganisation(id, "");
+    req.set_organisation_id(id);
+    ov1::CreateOrganisationResponse resp;
+    const grpc::Status st = orgs->CreateOrganisation(As("admin").get(), req, &resp);
+    ASSERT_TRUE(st.ok() || st.error_code() == grpc::StatusCode::ALREADY_EXISTS) << st.error_message();
+  }
+  auto events = ev1::EventService::NewStub(Channel(s.events()));
+  ev1::CreateEventRequest event_req;
+  *event_req.mutable_event() = ValidEvent("organisations/h-org-a");
+  ev1::CreateEventResponse event;
+  ASSERT_TRUE(events->CreateEvent(As("admin").get(), event_req, &event).ok());
+  auto people = pv1::ParticipantService::NewStub(Channel(s.participants()));
+  // The sequence of `resource`'s audit entry written by `method`, or -1.
+  auto sequence = [&](const std::string& resource, const std::string& method) -> int64_t {
+    pv1::ListAuditEntriesRequest req;
+    req.set_resource(resource);
+    pv1::ListAuditEntriesResponse resp;
+    if (!people->ListAuditEntries(As("admin").get(), req, &resp).ok()) return -1;
+    for (const auto& e : resp.audit_entries()) {
+      if (e.method() == method) return e.sequence();
+    }
+    return -1;
+  };
+  int registered = 0, refused = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    pv1::CreateParticipantRequest person;
+    person.mutable_participant()->set_given_name("Moving");
+    person.mutable_participant()->set_family_name(absl::StrCat(trial));
+    person.mutable_participant()->set_organisation("organisations/h-org-a");
+    pv1::CreateParticipantResponse created;
+    ASSERT_TRUE(people->CreateParticipant(As("admin").get(), person, &created).ok());
+    const std::string name = created.participant().name();
+    grpc::Status registration;
+    pv1::CreateRegistrationResponse reg;
+    std::thread registrar([&] {
+      pv1::CreateRegistrationRequest req;
+      req.mutable_registration()->set_event(event.event().name());
+      req.mutable_registration()->set_participant(name);
+      req.mutable_registration()->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
+      registration = people->CreateRegistration(As("registrar").get(), req, &reg);
+    });
+    pv1::UpdateParticipantRequest move;
+    move.mutable_participant()->set_name(name);
+    move.mutable_participant()->set_organisation("organisations/h-org-b");
+    move.mutable_update_mask()->add_paths("organisation");
+    pv1::UpdateParticipantResponse moved;
+    ASSERT_TRUE(people->UpdateParticipant(As("editor").get(), move, &moved).ok());
+    registrar.join();
+    if (!registration.ok()) {
+      EXPECT_EQ(registration.error_code(), grpc::StatusCode::PERMISSION_DENIED) << registration.error_message();
+      ++refused;
+      continue;
+    }
+    ++registered;
+    EXPECT_LT(sequence(reg.registration().name(), "CreateRegistration"), sequence(name, "UpdateParticipant"))
+        << "trial " << trial << ": the registration committed after the participant had left the organisation";
+  }
+  std::cout << registered << " registered before the move, " << refused << " refused after it\n";
+}
+
+// Method names come from callers, authenticated or not: metrics must not grow a series per name.
+TEST(Hardening, BogusMethodNamesShareOneMetricsSeries) {
+  Suite& s = K().suite();
+  for (ServiceProcess* p : {&s.gateway(), &s.events()}) {
+    const size_t before = Scrape(p->metrics_port()).size();
+    auto ch = Channel(*p);
+    for (int i = 0; i < 2000; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      (void)kp::testing::RawCall(ch, absl::StrCat("/bogus.Service", i, "/Method", UniqueId("m")), "", &ctx);
+    }
+    const std::string after = Scrape(p->metrics_port());
+    EXPECT_LT(after.size(), before + 20000) << p->log_path();
+    EXPECT_GE(SumSamples(after, "kp_grpc_server_handled_total", "method=\"unknown\""), 2000) << p->log_path();
+  }
+}
+
+// x-request-id goes into the audit log and the logs: only a plain identifier is taken.
+TEST(Hardening, OnlyPlainRequestIdsReachTheAuditLog) {
+  auto orgs = ov1::OrganisationService::NewStub(Channel(K().suite().organisations()));
+  auto audit_request_id = [&](const std::string& header) {
+    auto ctx = As("editor");
+    ctx->AddMetadata("x-request-id", header);
+    ov1::CreateOrganisationRequest req = NewOrganisation(UniqueId("h-rid"), "");
+    ov1::CreateOrganisationResponse created;
+    EXPECT_TRUE(orgs->CreateOrganisation(ctx.get(), req, &created).ok());
+    ov1::ListAuditEntriesRequest list;
+    list.set_resource(created.organisation().name());
+    ov1::ListAuditEntriesResponse entries;
+    EXPECT_TRUE(orgs->ListAuditEntries(As("admin").get(), list, &entries).ok());
+    return entries.audit_entries_size() == 1 ? entries.audit_entries(0).request_id() : std::string("?");
+  };
+  EXPECT_EQ(audit_request_id("req-2026-11-30.7"), "req-2026-11-30.7");
+  EXPECT_EQ(audit_request_id("forged;principal=h-admin"), "");
+  EXPECT_EQ(audit_request_id(std::string(7000, 'a')), "");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Tests that own their processes: durability across kill -9, graceful drain on SIGTERM,
 // and the seed loader (each test starts its own suite).
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -313,6 +314,62 @@ TEST(Lifecycle, MalformedKeysLinesAreSkippedAndReported) {
   EXPECT_EQ(Sample(Scrape(server.metrics_port()), "kp_auth_keys_malformed_lines"), 0);
   checked.clear();
   EXPECT_EQ(check(&checked), 0) << checked;
+}
+
+// What a mounting mistake or a half-done edit puts at the keys path (a directory, a FIFO, an
+// empty file) must neither revoke every key nor hang the reloads.
+TEST(Lifecycle, KeysPathTurningIntoSomethingElseKeepsTheKeysAndReloadsGoOn) {
+  TempDir dir;
+  const std::string keys = dir.path() + "/keys.txt";
+  const std::string editor = "kp_keys_path_editor", reader = "kp_keys_path_reader";
+  auto write = [&](const std::string& text) {
+    std::ofstream out(keys + ".tmp");
+    out << text;
+    out.close();
+    std::rename((keys + ".tmp").c_str(), keys.c_str());
+  };
+  write(absl::StrCat(auth::Sha256Hex(editor), " p-editor editor\n", auth::Sha256Hex(reader), " p-reader reader\n"));
+  ServiceProcess server("keys-path", BinaryPath("kp-organisations"), dir.path(),
+                        {absl::StrCat("--database=", dir.path(), "/o.db"), "--plaintext",
+                         absl::StrCat("--keys_file=", keys), "--keys_reload_interval=100ms"});
+  ASSERT_TRUE(server.Start().ok());
+  auto stub = ov1::OrganisationService::NewStub(grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  auto call = [&](const std::string& token) {
+    auto ctx = Ctx();
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+    ov1::ListOrganisationsRequest req;
+    ov1::ListOrganisationsResponse resp;
+    return stub->ListOrganisations(ctx.get(), req, &resp).error_code();
+  };
+  auto count = [&](const std::string& needle) {
+    const std::string log = ReadFile(server.log_path());
+    int n = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  };
+  auto wait_for_log = [&](const std::string& needle, int at_least) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (count(needle) < at_least && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    return count(needle) >= at_least;
+  };
+  std::filesystem::remove(keys);
+  std::filesystem::create_directory(keys);  // a subPath mistake
+  ASSERT_TRUE(wait_for_log("keys file not reloaded", 1));
+  EXPECT_EQ(call(editor), grpc::StatusCode::OK);
+  std::filesystem::remove(keys);
+  ASSERT_EQ(mkfifo(keys.c_str(), 0600), 0);  // opening it would block a plain reader forever
+  ASSERT_TRUE(wait_for_log("keys file not reloaded", 2));
+  EXPECT_EQ(call(editor), grpc::StatusCode::OK);
+  std::filesystem::remove(keys);
+  write("");  // an edit caught half way
+  ASSERT_TRUE(wait_for_log("keys file is empty", 1));
+  EXPECT_EQ(call(reader), grpc::StatusCode::OK);
+  // And the watcher still works: revoking the editor takes effect.
+  write(absl::StrCat(auth::Sha256Hex(reader), " p-reader reader\n"));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (call(editor) != grpc::StatusCode::UNAUTHENTICATED && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(call(editor), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call(reader), grpc::StatusCode::OK);
 }
 
 // Redis with a password (AUTH, from a Secret in the manifests): the cache works with the right

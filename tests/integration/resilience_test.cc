@@ -297,6 +297,17 @@ TEST(Resilience, ClientsGivingUpOnEveryGatewayPathCrashNothingAndLeakNothing) {
     EXPECT_TRUE(ev1::EventService::NewStub(cached[0])->GetEvent(Ctx().get(), check, &got).ok());
   };
 
+  // Every request sent is valid: a call its client gave up on is CANCELLED or DEADLINE_EXCEEDED at
+  // the gateways, never counted as bad input. (Behind them, gRPC cannot tell a backend whether a
+  // missing request was cancelled or malformed; its deadline and cancellation decide, best effort.)
+  auto invalid_arguments = [] {
+    double n = 0;
+    for (ServiceProcess* p : {&S().gateway(), g_uncached.get()}) {
+      n += SumSamples(Scrape(p->metrics_port()), "kp_grpc_server_handled_total", "code=\"INVALID_ARGUMENT\"");
+    }
+    return n;
+  };
+  const double invalid_before = invalid_arguments();
   const pid_t gateway_pid = S().gateway().pid(), uncached_pid = g_uncached->pid();
   const double rss_start = RssMiB(gateway_pid), rss_start_uncached = RssMiB(uncached_pid);
   // The first round grows what a busy process keeps (allocator arenas per thread, gRPC's
@@ -305,6 +316,13 @@ TEST(Resilience, ClientsGivingUpOnEveryGatewayPathCrashNothingAndLeakNothing) {
   round(1);
   const double rss_one = RssMiB(gateway_pid), rss_one_uncached = RssMiB(uncached_pid);
   round(2);
+  EXPECT_EQ(invalid_arguments() - invalid_before, 0) << "calls given up on were counted as INVALID_ARGUMENT";
+  double backends_invalid = 0;
+  for (ServiceProcess* p : {&S().organisations(), &S().events(), &S().participants()}) {
+    backends_invalid += SumSamples(Scrape(p->metrics_port()), "kp_grpc_server_handled_total", "code=\"INVALID_ARGUMENT\"");
+  }
+  std::cout << "calls the backends counted INVALID_ARGUMENT (a missing request they could not tell from a "
+               "malformed one): " << backends_invalid << "\n";
   const double rss_two = RssMiB(gateway_pid), rss_two_uncached = RssMiB(uncached_pid);
   std::cout << "gateway RSS " << rss_start << " -> " << rss_one << " -> " << rss_two << " MiB; uncached gateway "
             << rss_start_uncached << " -> " << rss_one_uncached << " -> " << rss_two_uncached << " MiB\n";
