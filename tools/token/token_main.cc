@@ -24,6 +24,7 @@ ABSL_FLAG(std::string, role, "reader", "reader, registrar, editor or admin.");
 ABSL_FLAG(std::string, organisation, "", "For registrars: organisations/<id> they act for.");
 ABSL_FLAG(std::string, expires, "", "Optional RFC 3339 expiry, e.g. 2027-01-01T00:00:00Z.");
 ABSL_FLAG(bool, line_only, false, "Print only the keys-file line (the token goes to stderr).");
+ABSL_FLAG(double, rate, -1, "Calls per second the gateway admits for this principal (0: unlimited; default: --rate_limit).");
 
 namespace {
 
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   v.Check(absl::GetFlag(FLAGS_expires).empty() ||
               absl::ParseTime(absl::RFC3339_full, absl::GetFlag(FLAGS_expires), &expires, &err),
           "--expires must be an RFC 3339 time");
+  v.Check(absl::GetFlag(FLAGS_rate) < 0 || absl::GetFlag(FLAGS_rate) <= 1e6, "--rate must be 0 to 1000000");
   v.ExitIfInvalid("kp-token");
 
   unsigned char random[32];
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
   std::string line = absl::StrCat(kp::auth::Sha256Hex(token), " ", principal, " ", absl::GetFlag(FLAGS_role));
   if (!org.empty()) absl::StrAppend(&line, " ", org);
   if (!absl::GetFlag(FLAGS_expires).empty()) absl::StrAppend(&line, " expires=", absl::GetFlag(FLAGS_expires));
+  if (absl::GetFlag(FLAGS_rate) >= 0) absl::StrAppend(&line, " rate=", absl::GetFlag(FLAGS_rate));
   if (absl::GetFlag(FLAGS_line_only)) {
     std::cerr << token << "\n";
     std::cout << line << "\n";
