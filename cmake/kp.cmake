@@ -82,6 +82,14 @@ endfunction()
 # kp_service(NAME events SOURCES a.cc ...): a backend's object library (kp_<name>_lib, linked by
 # the binary and its tests, with its SQL migrations — migrations/*.sql for SQLite and
 # migrations/postgresql/*.sql — embedded as <ns>::Migrations()) and its binary kp-<name>.
+# kp_fast_malloc(target): links tcmalloc into a server (not under the sanitizers).
+function(kp_fast_malloc target)
+  if(NOT KP_SANITIZE)
+    target_link_options(${target} PRIVATE "LINKER:--no-as-needed")
+    target_link_libraries(${target} PRIVATE PkgConfig::TCMALLOC)
+  endif()
+endfunction()
+
 function(kp_service)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES" ${ARGN})
   # Every service also keeps the shared audit log (common/resource/migrations).
@@ -95,6 +103,7 @@ function(kp_service)
   target_link_libraries(kp_${ARG_NAME}_lib PUBLIC kp_common)
   kp_warnings(kp_${ARG_NAME}_lib)
   add_executable(kp-${ARG_NAME} main.cc)
-  target_link_libraries(kp-${ARG_NAME} PRIVATE kp_${ARG_NAME}_lib)
+  target_link_libraries(kp-${ARG_NAME} PRIVATE kp_${ARG_NAME}_lib kp_service_main)
+  kp_fast_malloc(kp-${ARG_NAME})
   kp_warnings(kp-${ARG_NAME})
 endfunction()

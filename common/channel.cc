@@ -20,7 +20,16 @@
 
 ABSL_FLAG(std::string, token, "", "Bearer token this client sends (tools; KP_TOKEN also works).");
 
+ABSL_FLAG(std::string, organisations_address, "localhost:50051",
+          "Organisations service: host:port, a comma list, or a gRPC target such as dns:///name:port.");
+ABSL_FLAG(std::string, events_address, "localhost:50052", "Events service address.");
+ABSL_FLAG(std::string, participants_address, "localhost:50053", "Participants service address.");
+
 namespace kp {
+
+std::string OrganisationsAddress() { return absl::GetFlag(FLAGS_organisations_address); }
+std::string EventsAddress() { return absl::GetFlag(FLAGS_events_address); }
+std::string ParticipantsAddress() { return absl::GetFlag(FLAGS_participants_address); }
 
 std::string ServiceConfigJson(const std::string& service) {
   std::vector<std::string> names;

@@ -23,6 +23,12 @@ std::string ServiceConfigJson(const std::string& service);
 // Normalises a comma list into a gRPC target.
 std::string NormalizeTarget(const std::string& target);
 
+// The backend services' addresses (--organisations_address, --events_address,
+// --participants_address), for the processes that call them.
+std::string OrganisationsAddress();
+std::string EventsAddress();
+std::string ParticipantsAddress();
+
 // A client context with a deadline (the earlier of now + timeout and `parent_deadline`), the
 // request id, credentials (an `authorization` header value; by default "Bearer <--token>") and
 // trace context (a child span of `traceparent`, or a new trace).

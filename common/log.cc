@@ -59,10 +59,25 @@ std::string JsonEscape(absl::string_view s) {
   return out;
 }
 
+// Now as 2026-11-29T08:15:02.123456Z; the part up to the second is formatted once a second per
+// thread (a line is written for every call).
+static std::string Timestamp() {
+  thread_local int64_t second = -1;
+  thread_local std::string prefix;
+  const absl::Time now = absl::Now();
+  const int64_t micros = absl::ToUnixMicros(now);
+  const int64_t s = micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0);
+  if (s != second) {
+    second = s;
+    prefix = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(s), absl::UTCTimeZone());
+  }
+  return absl::StrFormat("%s.%06dZ", prefix, micros - s * 1000000);
+}
+
 void Write(Level level, absl::string_view message, std::initializer_list<Field> fields) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
   std::string line = absl::StrCat(
-      "{\"ts\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone()),
+      "{\"ts\":\"", Timestamp(),
       "\",\"level\":\"", LevelName(level), "\",\"msg\":\"", JsonEscape(message), "\"");
   for (const auto& f : fields) {
     absl::StrAppend(&line, ",\"", JsonEscape(f.key), "\":");

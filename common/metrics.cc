@@ -1,6 +1,7 @@
 // Metrics on prometheus-cpp: see metrics.h.
 #include "common/metrics.h"
 
+#include <array>
 #include <memory>
 
 #include <google/protobuf/descriptor.h>
@@ -70,6 +71,24 @@ struct State {
       prometheus::BuildCounter().Name("kp_cache_store_over_quota_total")
           .Help("Responses served but not stored in the cache: their principal was over its cache budget.")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& backend_in_flight =
+      prometheus::BuildGauge().Name("kp_gateway_backend_in_flight")
+          .Help("Calls from the gateway to a backend not yet answered.").Register(*registry);
+  prometheus::Family<prometheus::Counter>& backend_refused =
+      prometheus::BuildCounter().Name("kp_gateway_backend_refused_total")
+          .Help("Calls the gateway refused at once: the backend had --backend_max_in_flight calls in flight.")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& backend_seconds =
+      prometheus::BuildHistogram().Name("kp_gateway_backend_seconds")
+          .Help("Latency of the gateway's calls to a backend, by backend.").Register(*registry);
+  prometheus::Gauge& response_bytes_held = prometheus::BuildGauge().Name("kp_gateway_response_bytes_held")
+          .Help("Bytes of responses the gateway holds that have not been sent to their callers yet.")
+          .Register(*registry).Add({});
+  prometheus::Family<prometheus::Counter>& responses_refused =
+      prometheus::BuildCounter().Name("kp_gateway_responses_refused_total")
+          .Help("Responses not kept (the call ended RESOURCE_EXHAUSTED): their principal, or the gateway, held "
+                "too many bytes of responses not yet sent.")
+          .Register(*registry);
   std::unique_ptr<prometheus::Exposer> exposer;
 
   absl::Mutex mu;
@@ -79,6 +98,7 @@ struct State {
   // By principal and outcome; principals are the keys file's, so the labels are bounded.
   absl::flat_hash_map<std::pair<std::string, bool>, prometheus::Counter*> by_principal ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, prometheus::Counter*> over_quota_by_principal ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, prometheus::Counter*> refused_by_principal ABSL_GUARDED_BY(mu);
 };
 
 State& S() {
@@ -106,7 +126,13 @@ bool KnownMethod(absl::string_view path) {
 absl::Status Serve(const std::string& host, int port) {
   if (port == 0) return absl::OkStatus();
   try {
-    S().exposer = std::make_unique<prometheus::Exposer>(absl::StrCat(host, ":", port));
+    // civetweb gives each connection a thread until its request is read, and waits 30 s for it
+    // by default: two idle, half-sent requests would hold both of the Exposer's default threads
+    // and stop every scrape. So more threads (idle, they cost little), and a request that has
+    // not arrived within 2 s (headers and all; a scrape's is one packet) is dropped: idle
+    // connections free their thread long before Prometheus gives up on a scrape (10 s by default).
+    S().exposer = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", absl::StrCat(host, ":", port), "num_threads", "16", "request_timeout_ms", "2000"});
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("metrics endpoint ", host, ":", port, ": ", e.what()));
   }
@@ -115,52 +141,85 @@ absl::Status Serve(const std::string& host, int port) {
 }
 
 void RecordCall(absl::string_view method, int code, double seconds) {
-  State& s = S();
-  prometheus::Counter* counter;
-  prometheus::Histogram* histogram;
-  {
+  if (code < 0 || code > 16) code = 2;  // UNKNOWN
+  // Each thread keeps the series of the methods it has seen, so that a call's metrics take no
+  // lock once its method and code have come by on that thread. Methods outside this build's
+  // descriptors share one "unknown" series and are never kept (callers choose those names).
+  struct Local {
+    prometheus::Histogram* handling = nullptr;
+    std::array<prometheus::Counter*, 17> handled{};
+  };
+  thread_local absl::flat_hash_map<std::string, Local> local;
+  auto it = local.find(method);
+  Local scratch;
+  Local* series = it != local.end() ? &it->second : &scratch;
+  if (series->handled[code] == nullptr) {
+    State& s = S();
     absl::MutexLock lock(&s.mu);
-    // Method names come from callers: only the methods this build knows get their own series
-    // (any other would add series without bound), the rest share one.
-    if (!s.handling_by_method.contains(method) && !KnownMethod(method)) method = "unknown";
-    const std::string key = absl::StrCat(method, "#", code);
-    auto& c = s.handled_by_key[key];
-    if (c == nullptr) c = &s.handled.Add({{"method", std::string(method)}, {"code", StatusCodeName(code)}});
-    counter = c;
-    auto& h = s.handling_by_method[method];
-    if (h == nullptr) h = &s.handling.Add({{"method", std::string(method)}}, LatencyBuckets());
-    histogram = h;
+    const bool known = s.handling_by_method.contains(method) || KnownMethod(method);
+    const std::string name = known ? std::string(method) : "unknown";
+    if (known && it == local.end()) series = &local[name];
+    auto& c = s.handled_by_key[absl::StrCat(name, "#", code)];
+    if (c == nullptr) c = &s.handled.Add({{"method", name}, {"code", StatusCodeName(code)}});
+    series->handled[code] = c;
+    auto& h = s.handling_by_method[name];
+    if (h == nullptr) h = &s.handling.Add({{"method", name}}, LatencyBuckets());
+    series->handling = h;
   }
-  counter->Increment();
-  histogram->Observe(seconds);
+  series->handled[code]->Increment();
+  series->handling->Observe(seconds);
 }
 
 void CallStarted() { S().in_flight.Increment(); }
 void CallEnded() { S().in_flight.Decrement(); }
 
 void RecordCache(absl::string_view outcome) {
-  State& s = S();
-  prometheus::Counter* counter;
-  {
+  thread_local absl::flat_hash_map<std::string, prometheus::Counter*> local;  // outcomes: a handful
+  auto it = local.find(outcome);
+  if (it == local.end()) {
+    State& s = S();
     absl::MutexLock lock(&s.mu);
     auto& c = s.cache_by_outcome[outcome];
     if (c == nullptr) c = &s.cache.Add({{"outcome", std::string(outcome)}});
-    counter = c;
+    it = local.emplace(std::string(outcome), c).first;
   }
-  counter->Increment();
+  it->second->Increment();
 }
 
 void RecordPrincipalCall(const std::string& principal, bool limited) {
-  State& s = S();
-  prometheus::Counter* counter;
-  {
+  // Per thread, as in RecordCall; principals are the keys file's (bounded).
+  thread_local absl::flat_hash_map<std::string, prometheus::Counter*> local[2];
+  auto& mine = local[limited ? 1 : 0];
+  auto it = mine.find(principal);
+  if (it == mine.end()) {
+    State& s = S();
     absl::MutexLock lock(&s.mu);
     auto& c = s.by_principal[{principal, limited}];
     if (c == nullptr) c = &s.principal_calls.Add({{"principal", principal}, {"outcome", limited ? "limited" : "admitted"}});
-    counter = c;
+    it = mine.emplace(principal, c).first;
   }
-  counter->Increment();
+  it->second->Increment();
 }
+
+struct BackendMetrics::Series {
+  prometheus::Gauge* in_flight;
+  prometheus::Counter* refused;
+  prometheus::Histogram* seconds;
+};
+
+BackendMetrics::BackendMetrics(const std::string& backend) {
+  State& s = S();
+  absl::MutexLock lock(&s.mu);
+  series_ = std::make_unique<Series>(Series{&s.backend_in_flight.Add({{"backend", backend}}), &s.backend_refused.Add({{"backend", backend}}),
+                       &s.backend_seconds.Add({{"backend", backend}}, LatencyBuckets())});
+}
+BackendMetrics::~BackendMetrics() = default;
+void BackendMetrics::Started() { series_->in_flight->Increment(); }
+void BackendMetrics::Ended(double seconds) {
+  series_->in_flight->Decrement();
+  series_->seconds->Observe(seconds);
+}
+void BackendMetrics::Refused() { series_->refused->Increment(); }
 
 void RecordCacheStoreOverQuota(const std::string& principal) {
   State& s = S();
@@ -169,6 +228,20 @@ void RecordCacheStoreOverQuota(const std::string& principal) {
     absl::MutexLock lock(&s.mu);
     auto& c = s.over_quota_by_principal[principal];
     if (c == nullptr) c = &s.over_quota.Add({{"principal", principal}});
+    counter = c;
+  }
+  counter->Increment();
+}
+
+void ResponseBytesHeld(double bytes) { S().response_bytes_held.Set(bytes); }
+
+void RecordResponseRefused(const std::string& principal) {
+  State& s = S();
+  prometheus::Counter* counter;
+  {
+    absl::MutexLock lock(&s.mu);
+    auto& c = s.refused_by_principal[principal];
+    if (c == nullptr) c = &s.responses_refused.Add({{"principal", principal}});
     counter = c;
   }
   counter->Increment();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -29,6 +30,25 @@ void RecordPrincipalCall(const std::string& principal, bool limited);
 
 // A response not stored in the cache: its principal is over its cache budget.
 void RecordCacheStoreOverQuota(const std::string& principal);
+
+// Bytes of responses the gateway holds, not yet sent; and a response refused because its
+// principal (or the gateway) held too many.
+void ResponseBytesHeld(double bytes);
+void RecordResponseRefused(const std::string& principal);
+
+// The gateway's calls to one backend: in flight, refused by its bulkhead, latency.
+class BackendMetrics {
+ public:
+  explicit BackendMetrics(const std::string& backend);
+  ~BackendMetrics();
+  void Started();
+  void Ended(double seconds);
+  void Refused();
+
+ private:
+  struct Series;
+  std::unique_ptr<Series> series_;  // points at series registered once, for the life of the process
+};
 
 // The keys file as last loaded: valid keys, and malformed lines skipped.
 void KeysLoaded(int64_t keys, int64_t malformed_lines);

@@ -1,7 +1,10 @@
 // Typed peer checks: see peers.h.
 #include "common/peers.h"
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/channel.h"
 
@@ -30,33 +33,66 @@ OrganisationsClient::OrganisationsClient(const std::string& target, absl::Durati
           MakeChannel(target, "khartoum.organisations.v1.OrganisationService"))),
       timeout_(timeout) {}
 
+absl::Status OrganisationsClient::FindMissing(const std::vector<std::string>& names, const CallInfo& call,
+                                              absl::flat_hash_set<std::string>* missing, size_t* unlisted) const {
+  ov1::BatchGetOrganisationsRequest req;
+  for (const auto& n : names) req.add_names(n);
+  ov1::BatchGetOrganisationsResponse resp;
+  auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization, call.traceparent);
+  absl::Status status = FromGrpcStatus(stub_->BatchGetOrganisations(ctx.get(), req, &resp));
+  if (status.ok()) return status;
+  if (absl::IsResourceExhausted(status) && names.size() > 1) {
+    // Existence is all that is asked, but the answer carries the organisations: more of them
+    // than one response holds is asked again in halves (one organisation always fits).
+    const auto half = names.begin() + static_cast<std::ptrdiff_t>(names.size() / 2);
+    RETURN_IF_ERROR(FindMissing(std::vector<std::string>(names.begin(), half), call, missing, unlisted));
+    return FindMissing(std::vector<std::string>(half, names.end()), call, missing, unlisted);
+  }
+  if (!absl::IsNotFound(status)) return PeerFailure("organisations", status);
+  // The first missing ones, as many as fit in one error; the rest counted.
+  const std::vector<std::string> listed = GetMissingNames(status);
+  const size_t before = missing->size();
+  for (const auto& n : listed) {
+    if (std::find(names.begin(), names.end(), n) != names.end()) missing->insert(n);
+  }
+  const size_t named = missing->size() - before;
+  if (named == 0) return PeerFailure("organisations", status);
+  const size_t count = GetMissingCount(status);
+  if (count > named) *unlisted += count - named;
+  return absl::OkStatus();
+}
+
 absl::Status OrganisationsClient::CheckExist(const std::vector<Reference>& refs,
                                              const CallInfo& call) const {
   if (refs.empty()) return absl::OkStatus();
   PeerMemo* memo = PeerMemo::Current();
-  ov1::BatchGetOrganisationsRequest req;
+  std::vector<std::string> names;
   absl::flat_hash_set<std::string> seen;
   for (const auto& r : refs) {
     if (memo != nullptr && memo->organisations.contains(r.name)) continue;
-    if (seen.insert(r.name).second) req.add_names(r.name);
+    if (seen.insert(r.name).second) names.push_back(r.name);
   }
-  if (req.names().empty()) return absl::OkStatus();
-  ov1::BatchGetOrganisationsResponse resp;
-  auto ctx = NewClientContext(timeout_, call.deadline, call.request_id, call.authorization, call.traceparent);
-  absl::Status status = FromGrpcStatus(stub_->BatchGetOrganisations(ctx.get(), req, &resp));
-  if (status.ok()) {
-    if (memo != nullptr) memo->organisations.insert(req.names().begin(), req.names().end());
-    return status;
-  }
-  if (!absl::IsNotFound(status)) return PeerFailure("organisations", status);
+  if (names.empty()) return absl::OkStatus();
   absl::flat_hash_set<std::string> missing;
-  for (auto& n : GetMissingNames(status)) missing.insert(n);
+  size_t unlisted = 0;
+  RETURN_IF_ERROR(FindMissing(names, call, &missing, &unlisted));
+  if (missing.empty()) {
+    if (memo != nullptr) memo->organisations.insert(names.begin(), names.end());
+    return absl::OkStatus();
+  }
   FieldViolations v;
   for (const auto& r : refs) {
     if (missing.contains(r.name)) v.Add(r.field, absl::StrCat("organisation '", r.name, "' does not exist"));
   }
-  if (v.empty()) return PeerFailure("organisations", status);
-  return v.ToStatus(absl::StatusCode::kFailedPrecondition);
+  absl::Status status = v.ToStatus(absl::StatusCode::kFailedPrecondition);
+  if (unlisted == 0) return status;
+  // A peer names a bounded number of missing ones per answer: the first are named, the others
+  // counted, first thing in the message so that no bound cuts it (fixing those named and trying
+  // again names the next ones).
+  absl::Status counted(status.code(), absl::StrCat(missing.size() + unlisted, " of the organisations named do not exist, ",
+                                                   "the first ", missing.size(), " named; ", status.message()));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { counted.SetPayload(url, payload); });
+  return counted;
 }
 
 EventsClient::EventsClient(const std::string& target, absl::Duration timeout)

@@ -44,9 +44,14 @@ class OrganisationsClient {
   OrganisationsClient(const std::string& target, absl::Duration timeout);
   // OK when every referenced organisation exists (and is not deleted); FAILED_PRECONDITION
   // with a field violation per missing one; UNAVAILABLE when the service cannot answer.
+  // The first missing ones are named (as many as the peer's NOT_FOUND lists), the rest counted.
   absl::Status CheckExist(const std::vector<Reference>& refs, const CallInfo& call) const;
 
  private:
+  // Adds the missing ones among `names` (distinct) to `missing`, and to `unlisted` how many
+  // more the peer found missing without naming them.
+  absl::Status FindMissing(const std::vector<std::string>& names, const CallInfo& call,
+                           absl::flat_hash_set<std::string>* missing, size_t* unlisted) const;
   std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> stub_;
   absl::Duration timeout_;
 };

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/auth/authenticator.h"
 #include "common/call_log.h"
+#include "common/current_call.h"
 #include "common/status.h"
 #include "common/worker_pool.h"
 
@@ -47,7 +48,10 @@ inline CallInfo CallInfoFrom(const grpc::CallbackServerContext& ctx) {
 }
 
 // Authenticates the caller (UNAUTHENTICATED ends the call at once), then runs
-// `fn(const CallInfo&) -> absl::Status` on `pool`; its status finishes the call.
+// `fn(const CallInfo&) -> absl::Status` on `pool`, in turn with other principals' calls
+// (RESOURCE_EXHAUSTED if this principal already has its share waiting); its status finishes
+// the call. While `fn` runs, the call is the thread's CurrentCall: database work stops once the
+// caller has gone or the deadline has passed.
 template <typename Fn>
 grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, WorkerPool& pool, const char* method, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
@@ -58,7 +62,10 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, WorkerPool& po
   }
   // The view this call's answer is redacted for: the gateway caches it only under that view.
   ctx->AddTrailingMetadata(kViewTrailer, auth::View(*principal));
-  pool.Schedule([ctx, reactor, method, principal = std::move(*principal), fn = std::move(fn)]() mutable {
+  // Fair shares are per principal; without authentication every caller is the same one.
+  const std::string share = auth::CurrentAuthenticator().enabled() ? principal->name : std::string();
+  absl::Status scheduled = pool.Schedule(share, [ctx, reactor, method, principal = std::move(*principal),
+                                                 fn = std::move(fn)]() mutable {
     if (ctx->IsCancelled()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client"));
       return;
@@ -71,8 +78,14 @@ grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* ctx, WorkerPool& po
                                    "deadline expired before the call was processed"));
       return;
     }
-    reactor->Finish(ToGrpcStatus(fn(call)));
+    absl::Status status;
+    {
+      CurrentCall current(call.deadline, [ctx] { return ctx->IsCancelled(); });
+      status = fn(call);
+    }
+    reactor->Finish(ToGrpcStatus(status));
   });
+  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
   return reactor;
 }
 

@@ -11,7 +11,6 @@
 
 #include <grpc/grpc.h>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -45,6 +44,7 @@ ABSL_FLAG(int, probe_port, 0,
           "speak TLS); 0 for none.");
 ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message accepted (bytes); larger ones get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_concurrent_streams, 1000, "Calls one client connection may have open at once.");
 ABSL_FLAG(int, workers, 8, "Threads for blocking work (database, outbound calls).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
@@ -63,6 +63,7 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.probe_port = absl::GetFlag(FLAGS_probe_port);
+  o.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   return o;
 }
 
@@ -95,6 +96,9 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
   const int max_message = absl::GetFlag(FLAGS_max_message_bytes);
   v.Check(max_message >= 64 * 1024 && max_message <= 64 * 1024 * 1024,
           "--max_message_bytes must be between 64 KiB and 64 MiB");
+  const int streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  v.Check(streams >= 1 && streams <= 1 << 20,
+          absl::StrCat("--max_concurrent_streams must be 1 to 1048576, got ", streams));
   const int workers = absl::GetFlag(FLAGS_workers);
   v.Check(workers >= 1 && workers <= 256, absl::StrCat("--workers must be 1..256, got ", workers));
   log::Level level;
@@ -144,13 +148,15 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
     return 1;
   }
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
                            tls::ServerCredentials(), &bound_port);
   for (auto* service : services) builder.RegisterService(service);
+  if (options.generic_service != nullptr) builder.RegisterCallbackGenericService(options.generic_service);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  for (const auto& [name, value] : options.channel_args) builder.AddChannelArgument(name, value);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, static_cast<int>(Ms(options.max_connection_age)));

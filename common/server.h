@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
@@ -26,10 +27,15 @@ struct ServerOptions {
   absl::Duration max_connection_age = absl::Minutes(5);
   absl::Duration keepalive_time = absl::Seconds(30);
   int max_message_bytes = 4 * 1024 * 1024;
+  int max_concurrent_streams = 1000;  // per connection
   int metrics_port = 0;          // Prometheus /metrics over HTTP; 0 = none
   int probe_port = 0;            // plaintext grpc.health.v1 only, for Kubernetes probes; 0 = none
   // Full names of the services served, each reported by grpc.health.v1 on its own.
   std::vector<std::string> health_services;
+  // More integer channel arguments for the server (GRPC_ARG_...).
+  std::vector<std::pair<std::string, int>> channel_args;
+  // Served after `services` for every other method (the gateway's one generic service); may be null.
+  grpc::CallbackGenericService* generic_service = nullptr;
 };
 
 // ServerOptions from the common flags (--host, --port, --port_file, --drain_timeout, ...).

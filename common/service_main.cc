@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "common/cache/redis_flags.h"
 #include "common/log.h"
 #include "common/server.h"
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include "common/storage/postgres.h"
 
 ABSL_FLAG(std::string, database, "",
@@ -23,16 +25,12 @@ ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(10),
           "PostgreSQL statement and lock timeout (SQLite: how long a writer waits for the lock).");
 ABSL_FLAG(absl::Duration, db_connect_timeout, absl::Seconds(5), "PostgreSQL connect timeout.");
 ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(3), "Deadline for calls to peer services.");
-ABSL_FLAG(std::string, organisations_address, "localhost:50051",
-          "Organisations service: host:port, a comma list, or a gRPC target such as dns:///name:port.");
-ABSL_FLAG(std::string, events_address, "localhost:50052", "Events service address.");
-ABSL_FLAG(std::string, participants_address, "localhost:50053", "Participants service address.");
+
+ABSL_DECLARE_FLAG(uint32_t, workers_per_principal);  // common/worker_pool.cc
+ABSL_DECLARE_FLAG(uint32_t, queue_per_principal);
 
 namespace kp {
 
-std::string OrganisationsAddress() { return absl::GetFlag(FLAGS_organisations_address); }
-std::string EventsAddress() { return absl::GetFlag(FLAGS_events_address); }
-std::string ParticipantsAddress() { return absl::GetFlag(FLAGS_participants_address); }
 
 int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   config::ParseFlags(argc, argv, definition.usage.c_str());
@@ -54,6 +52,10 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
                         absl::GetFlag(FLAGS_db_connect_timeout)}) {
     validator.Check(d > absl::ZeroDuration(), "--db_*_timeout flags must be positive");
   }
+  validator.Check(static_cast<int>(absl::GetFlag(FLAGS_workers_per_principal)) <= WorkerThreadsFromFlags(),
+                  "--workers_per_principal must be 0 (half of --workers) to --workers");
+  validator.Check(absl::GetFlag(FLAGS_queue_per_principal) >= 1 && absl::GetFlag(FLAGS_queue_per_principal) <= 1000000,
+                  "--queue_per_principal must be 1 to 1000000 (calls of one principal that may wait for a worker)");
   cache::ValidateRedisFlags(validator);
   if (definition.validate) definition.validate(validator);
   validator.ExitIfInvalid(definition.name.c_str());
@@ -108,6 +110,7 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
   log::Info("starting", {{"server", definition.name}, {"database", (*db)->display_name()}, {"workers", workers},
                          {"redis", redis ? redis->address() : "none (no cache invalidation)"}});
   // The pool is destroyed only after the server has drained: queued work still finishes.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   return RunServer(options, raw, [&] { pool.reset(); });
 }
 

@@ -2,6 +2,8 @@
 // migrations, the worker pool, peers, and the server until SIGTERM.
 #pragma once
 
+#include "common/channel.h"  // the peers' addresses
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -40,10 +42,5 @@ struct ServiceDefinition {
 };
 
 int ServiceMain(int argc, char** argv, const ServiceDefinition& definition);
-
-// Peer addresses, shared by the services and the gateway (--organisations_address, ...).
-std::string OrganisationsAddress();
-std::string EventsAddress();
-std::string ParticipantsAddress();
 
 }  // namespace kp

@@ -3,6 +3,7 @@
 #include "common/status.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -76,7 +77,14 @@ absl::Status WithinItem(const absl::Status& status, absl::string_view prefix) {
 }
 
 absl::Status ResourcesNotFound(absl::string_view collection, const std::vector<std::string>& names) {
-  const std::vector<std::string> listed(names.begin(), names.begin() + std::min(names.size(), kMaxListedNames));
+  // The first names, as many as fit both bounds (at least one: a valid name is short).
+  std::string listed;
+  size_t listed_count = 0;
+  for (const auto& n : names) {
+    if (listed_count == kMaxListedNames || (listed_count > 0 && listed.size() + 1 + n.size() > kMaxListedBytes)) break;
+    absl::StrAppend(&listed, listed_count > 0 ? "," : "", n);
+    ++listed_count;
+  }
   const std::vector<std::string> quoted(names.begin(), names.begin() + std::min<size_t>(names.size(), 10));
   absl::Status status = absl::NotFoundError(absl::StrCat(
       collection, " not found: ", absl::StrJoin(quoted, ", "),
@@ -84,20 +92,37 @@ absl::Status ResourcesNotFound(absl::string_view collection, const std::vector<s
   google::rpc::ErrorInfo info;
   info.set_reason("RESOURCES_NOT_FOUND");
   info.set_domain("khartoum-process");
-  (*info.mutable_metadata())["names"] = absl::StrJoin(listed, ",");
+  (*info.mutable_metadata())["names"] = std::move(listed);
   (*info.mutable_metadata())["count"] = absl::StrCat(names.size());
   status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
   return status;
 }
 
-std::vector<std::string> GetMissingNames(const absl::Status& status) {
+namespace {
+
+// The ErrorInfo of a ResourcesNotFound status, if `status` is one.
+bool MissingInfo(const absl::Status& status, google::rpc::ErrorInfo* info) {
   auto payload = status.GetPayload(kErrorInfoTypeUrl);
-  if (!payload) return {};
+  return payload && info->ParseFromString(std::string(*payload)) && info->reason() == "RESOURCES_NOT_FOUND";
+}
+
+}  // namespace
+
+std::vector<std::string> GetMissingNames(const absl::Status& status) {
   google::rpc::ErrorInfo info;
-  if (!info.ParseFromString(std::string(*payload)) || info.reason() != "RESOURCES_NOT_FOUND") return {};
+  if (!MissingInfo(status, &info)) return {};
   auto names = info.metadata().find("names");
   if (names == info.metadata().end()) return {};
   return absl::StrSplit(names->second, ',', absl::SkipEmpty());
+}
+
+size_t GetMissingCount(const absl::Status& status) {
+  google::rpc::ErrorInfo info;
+  if (!MissingInfo(status, &info)) return 0;
+  auto count = info.metadata().find("count");
+  size_t n = 0;
+  if (count == info.metadata().end() || !absl::SimpleAtoi(count->second, &n)) return 0;
+  return n;
 }
 
 const char* StatusCodeName(int code) {

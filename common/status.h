@@ -67,12 +67,18 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 
 // NOT_FOUND for resources of `collection` named in a batch, with a google.rpc.ErrorInfo listing
 // them (reason RESOURCES_NOT_FOUND, metadata "names": comma-separated, "count": how many are
-// missing) for clients to act on. At most kMaxListedNames are listed, so that the error fits in
-// the trailers every client accepts; ask again without them to learn the rest.
+// missing) for clients to act on. The first ones are listed, at most kMaxListedNames and
+// kMaxListedBytes of them (63-character ids make 50 names nearly 4 KiB), so that the error and
+// its details always fit in the trailers every client accepts; ask again without them to learn
+// the rest.
 inline constexpr size_t kMaxListedNames = 50;
+inline constexpr size_t kMaxListedBytes = 2048;
 absl::Status ResourcesNotFound(absl::string_view collection, const std::vector<std::string>& names);
-// The names listed by ResourcesNotFound (empty for any other status).
+// The names listed by ResourcesNotFound (empty for any other status): the first of the missing
+// ones, perhaps not all (see GetMissingCount).
 std::vector<std::string> GetMissingNames(const absl::Status& status);
+// How many names ResourcesNotFound found missing, listed or not (0 for any other status).
+size_t GetMissingCount(const absl::Status& status);
 
 // The canonical name of a status code ("NOT_FOUND"), for logs, metrics and reports.
 const char* StatusCodeName(int code);

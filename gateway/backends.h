@@ -1,11 +1,10 @@
-// The gateway's typed clients of the three backends, built once.
+// The gateway's three backends: each a Backend (channel, bulkhead, deadline, metrics) and a
+// typed client on the same channel, for the portal's aggregations.
 #pragma once
 
 #include <memory>
 
-#include <grpcpp/channel.h>
-
-#include "absl/time/time.h"
+#include "gateway/backend.h"
 #include "khartoum/events/v1/events.grpc.pb.h"
 #include "khartoum/organisations/v1/organisations.grpc.pb.h"
 #include "khartoum/participants/v1/participants.grpc.pb.h"
@@ -13,11 +12,10 @@
 namespace kp::gateway {
 
 struct Backends {
-  std::shared_ptr<grpc::Channel> organisations_channel, events_channel, participants_channel;
-  std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> organisations;
-  std::unique_ptr<khartoum::events::v1::EventService::Stub> events;
-  std::unique_ptr<khartoum::participants::v1::ParticipantService::Stub> participants;
-  absl::Duration timeout;  // per backend call, bounded by the caller's deadline
+  std::unique_ptr<Backend> organisations, events, participants;
+  std::unique_ptr<khartoum::organisations::v1::OrganisationService::Stub> organisations_api;
+  std::unique_ptr<khartoum::events::v1::EventService::Stub> events_api;
+  std::unique_ptr<khartoum::participants::v1::ParticipantService::Stub> participants_api;
 };
 
 }  // namespace kp::gateway

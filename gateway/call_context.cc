@@ -5,7 +5,6 @@
 #include "absl/time/clock.h"
 #include "common/auth/authenticator.h"
 #include "common/status.h"
-#include "common/trace.h"
 
 namespace kp::gateway {
 namespace {
@@ -24,6 +23,11 @@ void AppliedViews::Record(const grpc::ClientContext& backend) {
   absl::MutexLock lock(&mu_);
   ++answers_;
   if (!same) mismatch_ = true;
+}
+
+void AppliedViews::NotAsked() {
+  absl::MutexLock lock(&mu_);
+  mismatch_ = true;
 }
 
 bool AppliedViews::Confirmed() const {
@@ -45,30 +49,6 @@ absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx, RateLimiter*
   }
   f.deadline = absl::FromChrono(ctx.deadline());
   return f;
-}
-
-std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, const grpc::ByteBuffer* request,
-                                       RateLimiter* limiter, grpc::ServerUnaryReactor* reactor) {
-  if (!request->Valid()) {
-    // No message at all (bytes that do not parse are a message): the stream ended before one
-    // came, so the caller has gone. Nothing to forward (an empty buffer must never be sent on).
-    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request arrived"));
-    return std::nullopt;
-  }
-  absl::StatusOr<Forwarded> admitted = Admit(ctx, limiter);
-  if (admitted.ok()) return std::move(*admitted);
-  reactor->Finish(ToGrpcStatus(admitted.status()));
-  return std::nullopt;
-}
-
-std::unique_ptr<grpc::ClientContext> BackendContext(const Forwarded& from, absl::Duration timeout) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  for (const auto& [k, v] : from.metadata) {
-    // The trace goes on with the gateway's own span as the backend call's parent.
-    ctx->AddMetadata(k, k == trace::kHeader ? trace::Child(v) : v);
-  }
-  ctx->set_deadline(absl::ToChronoTime(std::min(from.deadline, absl::Now() + timeout)));
-  return ctx;
 }
 
 }  // namespace kp::gateway

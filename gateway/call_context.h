@@ -10,8 +10,6 @@
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/server_callback.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -19,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/auth/principal.h"
 #include "common/rpc.h"
+#include "gateway/cancel_scope.h"
 #include "gateway/rate_limiter.h"
 
 namespace kp::gateway {
@@ -35,6 +34,9 @@ class AppliedViews {
   explicit AppliedViews(std::string expected) : expected_(std::move(expected)) {}
   // Records the view `backend` (a finished call) says it applied.
   void Record(const grpc::ClientContext& backend);
+  // A backend the response needed was not asked (its bulkhead was full, no time was left): the
+  // response is not one to store or share, whatever the others said.
+  void NotAsked();
   // True once at least one backend answered and every one applied the expected view.
   bool Confirmed() const;
 
@@ -54,21 +56,14 @@ struct Forwarded {
   // redact their answers accordingly, and say which view they applied (see AppliedViews).
   std::string view;
   std::shared_ptr<AppliedViews> applied_views;
+  // The backend calls made for this caller alone, cancelled if it gives up; null when the work
+  // serves several callers (a load others wait for).
+  std::shared_ptr<CancelScope> cancel;
 };
 
 // Authenticates the caller (UNAUTHENTICATED before anything else, cache included), applies its
 // rate limit (`limiter` may be null: none) and captures its forwardable metadata (everything
 // but transport and gRPC headers).
 absl::StatusOr<Forwarded> Admit(const grpc::ServerContextBase& ctx, RateLimiter* limiter);
-
-// Admit, or finish the call with the error and return nothing. A call whose request message
-// never arrived (the client cancelled, or sent none) is finished here too: `request` must be
-// valid to go any further.
-std::optional<Forwarded> AdmitOrFinish(const grpc::ServerContextBase& ctx, const grpc::ByteBuffer* request,
-                                       RateLimiter* limiter, grpc::ServerUnaryReactor* reactor);
-
-// A client context for a backend call on behalf of `from`: its metadata, and the earlier of its
-// deadline and now + `timeout`.
-std::unique_ptr<grpc::ClientContext> BackendContext(const Forwarded& from, absl::Duration timeout);
 
 }  // namespace kp::gateway

@@ -1,27 +1,38 @@
 // Fanout: see fanout.h.
 #include "gateway/fanout.h"
 
+#include "common/status.h"
+
 namespace kp::gateway {
 
-void Fanout::Start(grpc::Status* status, const std::function<void(grpc::ClientContext*, Done)>& start) {
-  contexts_.push_back(BackendContext(from_, timeout_));
-  {
-    absl::MutexLock lock(&mu_);
-    ++pending_;
+void Fanout::Start(Backend& backend, grpc::Status* status, const std::function<void(grpc::ClientContext*, Done)>& start) {
+  absl::StatusOr<std::unique_ptr<Backend::Call>> call = backend.Begin(from_);
+  if (!call.ok()) {
+    if (from_.applied_views) from_.applied_views->NotAsked();
+    *status = ToGrpcStatus(call.status());
+    return;
   }
-  grpc::ClientContext* ctx = contexts_.back().get();
-  start(ctx, [this, status, ctx](grpc::Status s) {
-    if (from_.applied_views) from_.applied_views->Record(*ctx);
+  calls_.push_back(*std::move(call));
+  Backend::Call* c = calls_.back().get();
+  pending_.fetch_add(1, std::memory_order_relaxed);
+  if (from_.cancel) from_.cancel->Add(c->context());
+  start(c->context(), [this, status, c](grpc::Status s) {
+    if (from_.cancel) from_.cancel->Remove(c->context());
+    if (from_.applied_views) from_.applied_views->Record(*c->context());
     *status = std::move(s);
-    absl::MutexLock lock(&mu_);
-    --pending_;
+    c->End();
+    Completed();
   });
 }
 
-void Fanout::Wait() {
-  absl::MutexLock lock(&mu_);
-  auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; };
-  mu_.Await(absl::Condition(&all_done));
+void Fanout::Completed() {
+  if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) awaiter_.resume();
+}
+
+bool Fanout::await_suspend(std::coroutine_handle<> awaiter) noexcept {
+  awaiter_ = awaiter;
+  // Drop the awaiter's own count: if every call has completed already, go on without suspending.
+  return pending_.fetch_sub(1, std::memory_order_acq_rel) != 1;
 }
 
 }  // namespace kp::gateway

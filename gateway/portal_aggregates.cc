@@ -31,9 +31,9 @@ void AddUnique(std::vector<std::string>& out, absl::flat_hash_set<std::string>& 
 
 }  // namespace
 
-absl::Status BuildEventOverview(const Backends& b, const Forwarded& from, const gv1::GetEventOverviewRequest& req,
+Task<absl::Status> BuildEventOverview(const Backends& b, const Forwarded& from, const gv1::GetEventOverviewRequest& req,
                                 gv1::GetEventOverviewResponse* resp) {
-  RETURN_IF_ERROR(RequireName(req.name(), "events"));
+  CO_RETURN_IF_ERROR(RequireName(req.name(), "events"));
   // Phase 1: the event, its live registrations and their figures.
   ev1::GetEventRequest get_event;
   get_event.set_name(req.name());
@@ -48,24 +48,23 @@ absl::Status BuildEventOverview(const Backends& b, const Forwarded& from, const 
   pv1::SummarizeRegistrationsResponse summary;
   grpc::Status s_event, s_regs, s_summary;
   {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_event, [&](auto* ctx, auto done) { b.events->async()->GetEvent(ctx, &get_event, &event, done); });
-    fanout.Start(&s_regs, [&](auto* ctx, auto done) {
-      b.participants->async()->ListRegistrations(ctx, &list_regs, &regs_page, done);
+    Fanout fanout(from);
+    fanout.Start(*b.events, &s_event, [&](auto* ctx, auto done) { b.events_api->async()->GetEvent(ctx, &get_event, &event, done); });
+    fanout.Start(*b.participants, &s_regs, [&](auto* ctx, auto done) { b.participants_api->async()->ListRegistrations(ctx, &list_regs, &regs_page, done);
     });
-    fanout.Start(&s_summary, [&](auto* ctx, auto done) {
-      b.participants->async()->SummarizeRegistrations(ctx, &summarize, &summary, done);
+    fanout.Start(*b.participants, &s_summary, [&](auto* ctx, auto done) { b.participants_api->async()->SummarizeRegistrations(ctx, &summarize, &summary, done);
     });
+    co_await fanout;
   }
-  for (const auto* s : {&s_event, &s_regs, &s_summary}) RETURN_IF_ERROR(FromGrpcStatus(*s));
+  for (const auto* s : {&s_event, &s_regs, &s_summary}) CO_RETURN_IF_ERROR(FromGrpcStatus(*s));
   std::vector<pv1::Registration> registrations;
-  RETURN_IF_ERROR(ListAllRegistrations(b, from, list_regs, std::move(regs_page), &registrations));
+  CO_RETURN_IF_ERROR(co_await ListAllRegistrations(b, from, list_regs, std::move(regs_page), &registrations));
 
   // Phase 2: the attendees, then every organisation named (event's and attendees') at once.
   std::vector<std::string> people;
   for (const auto& r : registrations) people.push_back(r.participant());
   absl::flat_hash_map<std::string, pv1::Participant> participants;
-  RETURN_IF_ERROR(LookupParticipants(b, from, people, &participants));
+  CO_RETURN_IF_ERROR(co_await LookupParticipants(b, from, people, &participants));
   const ev1::Event& e = event.event();
   std::vector<std::string> org_names;
   absl::flat_hash_set<std::string> seen;
@@ -74,7 +73,7 @@ absl::Status BuildEventOverview(const Backends& b, const Forwarded& from, const 
   AddUnique(org_names, seen, e.partners());
   for (const auto& [name, p] : participants) AddUnique(org_names, seen, std::vector<std::string>{p.organisation()});
   absl::flat_hash_map<std::string, ov1::Organisation> orgs;
-  RETURN_IF_ERROR(LookupOrganisations(b, from, org_names, &orgs));
+  CO_RETURN_IF_ERROR(co_await LookupOrganisations(b, from, org_names, &orgs));
 
   *resp->mutable_event() = e;
   auto add_orgs = [&](const auto& names, auto* field) {
@@ -98,70 +97,96 @@ absl::Status BuildEventOverview(const Backends& b, const Forwarded& from, const 
     a->set_registration(r.name());
   }
   if (summary.summaries_size() > 0) *resp->mutable_stats() = summary.summaries(0);
-  return absl::OkStatus();
+  if (resp->ByteSizeLong() > kMaxResponseBytes) {
+    // Up to 300 organisations of up to 70 KB each: when in full they would not fit, they come
+    // as summaries (GetOrganisation has the rest) rather than not at all.
+    for (auto* list : {resp->mutable_hosts(), resp->mutable_co_hosts(), resp->mutable_partners()}) {
+      for (auto& o : *list) ForListing(&o);
+    }
+  }
+  co_return FitsOneResponse(*resp, absl::StrCat("the overview of ", req.name(), " (", resp->attendees_size(), " attendees)"),
+                            "list its registrations with ListRegistrations instead");
 }
 
-absl::Status BuildEventSummaries(const Backends& b, const Forwarded& from, const gv1::ListEventSummariesRequest& req,
+Task<absl::Status> BuildEventSummaries(const Backends& b, const Forwarded& from, const gv1::ListEventSummariesRequest& req,
                                  gv1::ListEventSummariesResponse* resp) {
   ev1::ListEventsRequest list;
   list.set_page_size(req.page_size());
   list.set_page_token(req.page_token());
   list.set_filter(req.filter());
   list.set_order_by(req.order_by());
-  ev1::ListEventsResponse events;
-  grpc::Status s_list;
-  {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_list, [&](auto* ctx, auto done) { b.events->async()->ListEvents(ctx, &list, &events, done); });
-  }
-  RETURN_IF_ERROR(FromGrpcStatus(s_list));
-
-  // Phase 2, in parallel: registration counts and host names.
-  pv1::SummarizeRegistrationsRequest summarize;
-  std::vector<std::string> org_names;
-  absl::flat_hash_set<std::string> seen;
-  for (const auto& e : events.events()) {
-    summarize.add_events(e.name());
-    AddUnique(org_names, seen, e.hosts());
-    AddUnique(org_names, seen, e.co_hosts());
-  }
-  pv1::SummarizeRegistrationsResponse summary;
-  grpc::Status s_summary;
+  // Host names of every page tried (a shorter page needs no new ones).
   absl::flat_hash_map<std::string, ov1::Organisation> orgs;
-  absl::Status s_orgs;
-  if (events.events_size() > 0) {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_summary, [&](auto* ctx, auto done) {
-      b.participants->async()->SummarizeRegistrations(ctx, &summarize, &summary, done);
-    });
-    s_orgs = LookupOrganisations(b, from, org_names, &orgs);
-  }
-  RETURN_IF_ERROR(FromGrpcStatus(s_summary));
-  RETURN_IF_ERROR(s_orgs);
+  // A page stops before the summary that would take it past kMaxPageBytes (display names of up
+  // to 200 hosts and co-hosts each make a summary far larger than its event). The page ends
+  // where the backend's does, so a shorter one is asked for again with that many events: the
+  // backend's next_page_token then continues right after them. Each try is shorter: it ends.
+  while (true) {
+    ev1::ListEventsResponse events;
+    grpc::Status s_list;
+    {
+      Fanout fanout(from);
+      fanout.Start(*b.events, &s_list, [&](auto* ctx, auto done) { b.events_api->async()->ListEvents(ctx, &list, &events, done); });
+      co_await fanout;
+    }
+    CO_RETURN_IF_ERROR(FromGrpcStatus(s_list));
 
-  absl::flat_hash_map<std::string, int> counts;
-  for (const auto& s : summary.summaries()) counts[s.event()] = s.total();
-  for (const auto& e : events.events()) {
-    auto* out = resp->add_event_summaries();
-    *out->mutable_event() = e;
-    ForListing(out->mutable_event());
-    for (const auto& h : e.hosts()) {
-      if (auto it = orgs.find(h); it != orgs.end()) out->add_host_display_names(it->second.display_name());
+    // Phase 2, in parallel: registration counts and host names.
+    pv1::SummarizeRegistrationsRequest summarize;
+    std::vector<std::string> org_names;
+    absl::flat_hash_set<std::string> seen;
+    for (const auto& e : events.events()) {
+      summarize.add_events(e.name());
+      AddUnique(org_names, seen, e.hosts());
+      AddUnique(org_names, seen, e.co_hosts());
     }
-    for (const auto& h : e.co_hosts()) {
-      if (auto it = orgs.find(h); it != orgs.end()) out->add_co_host_display_names(it->second.display_name());
+    pv1::SummarizeRegistrationsResponse summary;
+    grpc::Status s_summary;
+    absl::Status s_orgs;
+    if (events.events_size() > 0) {
+      Fanout fanout(from);
+      fanout.Start(*b.participants, &s_summary, [&](auto* ctx, auto done) { b.participants_api->async()->SummarizeRegistrations(ctx, &summarize, &summary, done);
+      });
+      s_orgs = co_await LookupOrganisations(b, from, org_names, &orgs);
+      co_await fanout;
     }
-    out->set_live_registration_count(counts[e.name()]);
+    CO_RETURN_IF_ERROR(FromGrpcStatus(s_summary));
+    CO_RETURN_IF_ERROR(s_orgs);
+
+    absl::flat_hash_map<std::string, int> counts;
+    for (const auto& s : summary.summaries()) counts[s.event()] = s.total();
+    gv1::ListEventSummariesResponse page;
+    size_t bytes = 0;
+    for (const auto& e : events.events()) {
+      gv1::EventSummary out;
+      *out.mutable_event() = e;
+      ForListing(out.mutable_event());
+      for (const auto& h : e.hosts()) {
+        if (auto it = orgs.find(h); it != orgs.end()) out.add_host_display_names(it->second.display_name());
+      }
+      for (const auto& h : e.co_hosts()) {
+        if (auto it = orgs.find(h); it != orgs.end()) out.add_co_host_display_names(it->second.display_name());
+      }
+      out.set_live_registration_count(counts[e.name()]);
+      bytes += out.ByteSizeLong() + 8;  // with its tag and length
+      if (page.event_summaries_size() > 0 && bytes > kMaxPageBytes) break;
+      *page.add_event_summaries() = std::move(out);
+    }
+    if (page.event_summaries_size() < events.events_size()) {
+      list.set_page_size(page.event_summaries_size());
+      continue;
+    }
+    page.set_next_page_token(events.next_page_token());
+    page.set_total_size(events.total_size());
+    *resp = std::move(page);
+    co_return absl::OkStatus();
   }
-  resp->set_next_page_token(events.next_page_token());
-  resp->set_total_size(events.total_size());
-  return absl::OkStatus();
 }
 
-absl::Status BuildOrganisationProfile(const Backends& b, const Forwarded& from,
+Task<absl::Status> BuildOrganisationProfile(const Backends& b, const Forwarded& from,
                                       const gv1::GetOrganisationProfileRequest& req,
                                       gv1::GetOrganisationProfileResponse* resp) {
-  RETURN_IF_ERROR(RequireName(req.name(), "organisations"));
+  CO_RETURN_IF_ERROR(RequireName(req.name(), "organisations"));
   const std::string n = Quoted(req.name());
   ov1::GetOrganisationRequest get_org;
   get_org.set_name(req.name());
@@ -180,21 +205,20 @@ absl::Status BuildOrganisationProfile(const Backends& b, const Forwarded& from,
   pv1::SummarizeParticipationResponse participation;
   grpc::Status s_org, s_events, s_people, s_participation;
   {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_org, [&](auto* ctx, auto done) { b.organisations->async()->GetOrganisation(ctx, &get_org, &org, done); });
-    fanout.Start(&s_events, [&](auto* ctx, auto done) { b.events->async()->ListEvents(ctx, &list_events, &events, done); });
-    fanout.Start(&s_people, [&](auto* ctx, auto done) {
-      b.participants->async()->ListParticipants(ctx, &count_people, &people, done);
+    Fanout fanout(from);
+    fanout.Start(*b.organisations, &s_org, [&](auto* ctx, auto done) { b.organisations_api->async()->GetOrganisation(ctx, &get_org, &org, done); });
+    fanout.Start(*b.events, &s_events, [&](auto* ctx, auto done) { b.events_api->async()->ListEvents(ctx, &list_events, &events, done); });
+    fanout.Start(*b.participants, &s_people, [&](auto* ctx, auto done) { b.participants_api->async()->ListParticipants(ctx, &count_people, &people, done);
     });
-    fanout.Start(&s_participation, [&](auto* ctx, auto done) {
-      b.participants->async()->SummarizeParticipation(ctx, &participation_req, &participation, done);
+    fanout.Start(*b.participants, &s_participation, [&](auto* ctx, auto done) { b.participants_api->async()->SummarizeParticipation(ctx, &participation_req, &participation, done);
     });
+    co_await fanout;
   }
-  for (const auto* s : {&s_org, &s_events, &s_people, &s_participation}) RETURN_IF_ERROR(FromGrpcStatus(*s));
+  for (const auto* s : {&s_org, &s_events, &s_people, &s_participation}) CO_RETURN_IF_ERROR(FromGrpcStatus(*s));
 
   *resp->mutable_organisation() = org.organisation();
   std::vector<ev1::Event> all_events;
-  RETURN_IF_ERROR(ListAllEvents(b, from, list_events, std::move(events), &all_events));
+  CO_RETURN_IF_ERROR(co_await ListAllEvents(b, from, list_events, std::move(events), &all_events));
   for (const auto& e : all_events) {
     auto has = [&](const auto& list) { return std::find(list.begin(), list.end(), req.name()) != list.end(); };
     if (has(e.hosts())) ForListing(&(*resp->add_hosted_events() = e));
@@ -207,20 +231,27 @@ absl::Status BuildOrganisationProfile(const Backends& b, const Forwarded& from,
   std::vector<std::string> event_names;
   for (const auto& [event, count] : participation.registrations_by_event()) event_names.push_back(event);
   absl::flat_hash_map<std::string, ev1::Event> attended;
-  RETURN_IF_ERROR(LookupEvents(b, from, event_names, &attended));
+  CO_RETURN_IF_ERROR(co_await LookupEvents(b, from, event_names, &attended));
   std::vector<const ev1::Event*> sorted;
   for (const auto& [name, e] : attended) sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(), [](const ev1::Event* x, const ev1::Event* y) {
     return std::make_pair(StartKey(*x), x->name()) < std::make_pair(StartKey(*y), y->name());
   });
   for (const auto* e : sorted) ForListing(&(*resp->add_participant_events() = *e));
-  return absl::OkStatus();
+  co_return FitsOneResponse(
+      *resp,
+      absl::StrCat("the profile of ", req.name(), " (",
+                   resp->hosted_events_size() + resp->co_hosted_events_size() + resp->partnered_events_size() +
+                       resp->participant_events_size(),
+                   " events)"),
+      absl::StrCat("page its events with ListEventSummaries (filter hosts:", n, " OR co_hosts:", n, " OR partners:", n,
+                   ")"));
 }
 
-absl::Status BuildParticipantProfile(const Backends& b, const Forwarded& from,
+Task<absl::Status> BuildParticipantProfile(const Backends& b, const Forwarded& from,
                                      const gv1::GetParticipantProfileRequest& req,
                                      gv1::GetParticipantProfileResponse* resp) {
-  RETURN_IF_ERROR(RequireName(req.name(), "participants"));
+  CO_RETURN_IF_ERROR(RequireName(req.name(), "participants"));
   pv1::GetParticipantRequest get_person;
   get_person.set_name(req.name());
   pv1::GetParticipantResponse person;
@@ -231,18 +262,17 @@ absl::Status BuildParticipantProfile(const Backends& b, const Forwarded& from,
   pv1::ListRegistrationsResponse regs_page;
   grpc::Status s_person, s_regs;
   {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_person, [&](auto* ctx, auto done) {
-      b.participants->async()->GetParticipant(ctx, &get_person, &person, done);
+    Fanout fanout(from);
+    fanout.Start(*b.participants, &s_person, [&](auto* ctx, auto done) { b.participants_api->async()->GetParticipant(ctx, &get_person, &person, done);
     });
-    fanout.Start(&s_regs, [&](auto* ctx, auto done) {
-      b.participants->async()->ListRegistrations(ctx, &list_regs, &regs_page, done);
+    fanout.Start(*b.participants, &s_regs, [&](auto* ctx, auto done) { b.participants_api->async()->ListRegistrations(ctx, &list_regs, &regs_page, done);
     });
+    co_await fanout;
   }
-  RETURN_IF_ERROR(FromGrpcStatus(s_person));
-  RETURN_IF_ERROR(FromGrpcStatus(s_regs));
+  CO_RETURN_IF_ERROR(FromGrpcStatus(s_person));
+  CO_RETURN_IF_ERROR(FromGrpcStatus(s_regs));
   std::vector<pv1::Registration> registrations;
-  RETURN_IF_ERROR(ListAllRegistrations(b, from, list_regs, std::move(regs_page), &registrations));
+  CO_RETURN_IF_ERROR(co_await ListAllRegistrations(b, from, list_regs, std::move(regs_page), &registrations));
 
   // Phase 2, in parallel: the organisation and the events.
   std::vector<std::string> event_names;
@@ -254,13 +284,14 @@ absl::Status BuildParticipantProfile(const Backends& b, const Forwarded& from,
   absl::flat_hash_map<std::string, ev1::Event> events;
   absl::Status s_events;
   {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_org, [&](auto* ctx, auto done) { b.organisations->async()->GetOrganisation(ctx, &get_org, &org, done); });
-    s_events = LookupEvents(b, from, event_names, &events);  // while the organisation is fetched
+    Fanout fanout(from);
+    fanout.Start(*b.organisations, &s_org, [&](auto* ctx, auto done) { b.organisations_api->async()->GetOrganisation(ctx, &get_org, &org, done); });
+    s_events = co_await LookupEvents(b, from, event_names, &events);  // while the organisation is fetched
+    co_await fanout;
   }
-  RETURN_IF_ERROR(s_events);
+  CO_RETURN_IF_ERROR(s_events);
   // An organisation deleted since leaves the field empty rather than failing the profile.
-  if (!s_org.ok() && s_org.error_code() != grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s_org);
+  if (!s_org.ok() && s_org.error_code() != grpc::StatusCode::NOT_FOUND) co_return FromGrpcStatus(s_org);
 
   *resp->mutable_participant() = person.participant();
   if (s_org.ok()) *resp->mutable_organisation() = org.organisation();
@@ -283,10 +314,12 @@ absl::Status BuildParticipantProfile(const Backends& b, const Forwarded& from,
     return key(x) < key(y);
   });
   for (auto& pr : out) *resp->add_registrations() = std::move(pr);
-  return absl::OkStatus();
+  co_return FitsOneResponse(*resp,
+                            absl::StrCat("the profile of ", req.name(), " (", resp->registrations_size(), " registrations)"),
+                            absl::StrCat("page its registrations with ListRegistrations (filter ", filter, ")"));
 }
 
-absl::Status BuildStatistics(const Backends& b, const Forwarded& from, const gv1::GetStatisticsRequest& req,
+Task<absl::Status> BuildStatistics(const Backends& b, const Forwarded& from, const gv1::GetStatisticsRequest& req,
                              gv1::GetStatisticsResponse* resp) {
   ev1::SummarizeEventsRequest summarize_events;
   summarize_events.set_start_year(req.start_year());
@@ -295,12 +328,12 @@ absl::Status BuildStatistics(const Backends& b, const Forwarded& from, const gv1
   ev1::SummarizeEventsResponse years;
   grpc::Status s_years;
   {
-    Fanout fanout(from, b.timeout);
-    fanout.Start(&s_years, [&](auto* ctx, auto done) {
-      b.events->async()->SummarizeEvents(ctx, &summarize_events, &years, done);
+    Fanout fanout(from);
+    fanout.Start(*b.events, &s_years, [&](auto* ctx, auto done) { b.events_api->async()->SummarizeEvents(ctx, &summarize_events, &years, done);
     });
+    co_await fanout;
   }
-  RETURN_IF_ERROR(FromGrpcStatus(s_years));
+  CO_RETURN_IF_ERROR(FromGrpcStatus(s_years));
 
   // Phase 2: participation across every event in range.
   pv1::SummarizeParticipationRequest participation_req;
@@ -312,19 +345,19 @@ absl::Status BuildStatistics(const Backends& b, const Forwarded& from, const gv1
   if (participation_req.events_size() > 0) {
     grpc::Status s;
     {
-      Fanout fanout(from, b.timeout);
-      fanout.Start(&s, [&](auto* ctx, auto done) {
-        b.participants->async()->SummarizeParticipation(ctx, &participation_req, &participation, done);
+      Fanout fanout(from);
+      fanout.Start(*b.participants, &s, [&](auto* ctx, auto done) { b.participants_api->async()->SummarizeParticipation(ctx, &participation_req, &participation, done);
       });
+      co_await fanout;
     }
-    RETURN_IF_ERROR(FromGrpcStatus(s));
+    CO_RETURN_IF_ERROR(FromGrpcStatus(s));
   }
 
   // Phase 3: the top organisations' names.
   std::vector<std::string> top;
   for (const auto& t : participation.top_organisations()) top.push_back(t.organisation());
   absl::flat_hash_map<std::string, ov1::Organisation> orgs;
-  RETURN_IF_ERROR(LookupOrganisations(b, from, top, &orgs));
+  CO_RETURN_IF_ERROR(co_await LookupOrganisations(b, from, top, &orgs));
 
   int event_count = 0;
   for (const auto& y : years.years()) {
@@ -352,7 +385,7 @@ absl::Status BuildStatistics(const Backends& b, const Forwarded& from, const gv1
     out->set_registration_count(t.registration_count());
     if (auto it = orgs.find(t.organisation()); it != orgs.end()) out->set_display_name(it->second.display_name());
   }
-  return absl::OkStatus();
+  co_return absl::OkStatus();
 }
 
 }  // namespace kp::gateway

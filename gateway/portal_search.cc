@@ -57,16 +57,16 @@ std::string EncodeCursors(const std::string& query, const Cursor (&cursors)[kSou
 
 }  // namespace
 
-absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::SearchRequest& req,
-                         gv1::SearchResponse* resp) {
+Task<absl::Status> BuildSearch(const Backends& b, const Forwarded& from, const gv1::SearchRequest& req,
+                               gv1::SearchResponse* resp) {
   FieldViolations v;
   if (absl::StripAsciiWhitespace(req.query()).empty()) v.Add("query", "is required");
   if (req.query().size() > 256) v.Add("query", "must be at most 256 characters");
   if (req.page_size() < 0) v.Add("page_size", "must not be negative");
-  RETURN_IF_ERROR(v.ToStatus());
+  CO_RETURN_IF_ERROR(v.ToStatus());
   const int page_size = req.page_size() == 0 ? kDefaultPageSize : std::min(req.page_size(), kMaxPageSize);
   Cursor cursors[kSources];
-  RETURN_IF_ERROR(DecodeCursors(req.page_token(), req.query(), cursors));
+  CO_RETURN_IF_ERROR(DecodeCursors(req.page_token(), req.query(), cursors));
 
   // Each source's page from its cursor, all three in parallel; enough to fill this page even
   // if the other sources have nothing.
@@ -97,12 +97,24 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
   pv1::ListParticipantsResponse people;
   grpc::Status statuses[kSources];
   {
-    Fanout fanout(from, b.timeout);
-    if (!cursors[0].done) fanout.Start(&statuses[0], [&](auto* ctx, auto done) { b.events->async()->ListEvents(ctx, &events_req, &events, done); });
-    if (!cursors[1].done) fanout.Start(&statuses[1], [&](auto* ctx, auto done) { b.organisations->async()->ListOrganisations(ctx, &orgs_req, &orgs, done); });
-    if (!cursors[2].done) fanout.Start(&statuses[2], [&](auto* ctx, auto done) { b.participants->async()->ListParticipants(ctx, &people_req, &people, done); });
+    Fanout fanout(from);
+    if (!cursors[0].done) {
+      fanout.Start(*b.events, &statuses[0],
+                   [&](auto* ctx, auto done) { b.events_api->async()->ListEvents(ctx, &events_req, &events, done); });
+    }
+    if (!cursors[1].done) {
+      fanout.Start(*b.organisations, &statuses[1], [&](auto* ctx, auto done) {
+        b.organisations_api->async()->ListOrganisations(ctx, &orgs_req, &orgs, done);
+      });
+    }
+    if (!cursors[2].done) {
+      fanout.Start(*b.participants, &statuses[2], [&](auto* ctx, auto done) {
+        b.participants_api->async()->ListParticipants(ctx, &people_req, &people, done);
+      });
+    }
+    co_await fanout;
   }
-  for (const auto& s : statuses) RETURN_IF_ERROR(FromGrpcStatus(s));
+  for (const auto& s : statuses) CO_RETURN_IF_ERROR(FromGrpcStatus(s));
 
   const int sizes[kSources] = {events.events_size(), orgs.organisations_size(), people.participants_size()};
   const std::string* next_tokens[kSources] = {&events.next_page_token(), &orgs.next_page_token(),
@@ -122,6 +134,7 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
       hit->set_name(o.name());
       hit->set_title(o.acronym().empty() ? o.display_name() : absl::StrCat(o.display_name(), " (", o.acronym(), ")"));
       *hit->mutable_organisation() = o;
+      ForListing(hit->mutable_organisation());
     } else {
       const auto& p = people.participants(index);
       hit->set_name(p.name());
@@ -129,12 +142,16 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
       *hit->mutable_participant() = p;
     }
   };
-  // Round robin by rank: the best of each source, then the second of each, ...
-  while (resp->hits_size() < page_size) {
+  // Round robin by rank: the best of each source, then the second of each, ... A page stops
+  // early (the cursors say where) rather than pass kMaxPageBytes.
+  size_t bytes = 0;
+  auto full = [&] { return resp->hits_size() >= page_size || bytes > kMaxPageBytes; };
+  while (!full()) {
     bool any = false;
-    for (int i = 0; i < kSources && resp->hits_size() < page_size; ++i) {
+    for (int i = 0; i < kSources && !full(); ++i) {
       if (position[i] < sizes[i]) {
         add_hit(i, static_cast<int>(position[i]++));
+        bytes += resp->hits(resp->hits_size() - 1).ByteSizeLong();
         any = true;
       }
     }
@@ -153,7 +170,7 @@ absl::Status BuildSearch(const Backends& b, const Forwarded& from, const gv1::Se
     more = more || !cursors[i].done;
   }
   if (more) resp->set_next_page_token(EncodeCursors(req.query(), cursors));
-  return absl::OkStatus();
+  co_return absl::OkStatus();
 }
 
 }  // namespace kp::gateway

@@ -52,6 +52,10 @@ absl::Status RateLimiter::Admit(const auth::Principal& principal, absl::Time now
   }
   metrics::RecordPrincipalCall(principal.name, /*limited=*/wait_seconds > 0);
   if (wait_seconds == 0) return absl::OkStatus();
+  // A rate near zero (a --rate_limit the flags let through, a denormal) makes the wait
+  // astronomical or infinite: converted to nanoseconds it would overflow (a negative delay).
+  // Saying more than an hour helps no client.
+  wait_seconds = std::clamp(std::isnan(wait_seconds) ? kMaxRetryDelaySeconds : wait_seconds, 1e-3, kMaxRetryDelaySeconds);
   absl::Status status = absl::ResourceExhaustedError(absl::StrFormat(
       "principal '%s' is over its rate limit of %g calls per second; retry after %.0f ms", principal.name, rate,
       std::ceil(wait_seconds * 1000)));

@@ -14,6 +14,9 @@
 
 namespace kp::gateway {
 
+// The longest retry delay a refusal names (RetryInfo), however low the rate.
+inline constexpr double kMaxRetryDelaySeconds = 3600;
+
 class RateLimiter {
  public:
   // `rate` calls per second per principal, bursts of up to `burst`; rate 0: no limit.

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -59,6 +60,8 @@ std::string Sha256Hex(absl::string_view data) {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
+bool ValidRate(double rate) { return rate == 0 || (rate >= kMinRate && rate <= kMaxRate); }
+
 ParsedKeys ParseKeys(absl::string_view text) {
   ParsedKeys out;
   int number = 0;
@@ -93,9 +96,12 @@ ParsedKeys ParseKeys(absl::string_view text) {
           ok = false;
         }
       } else if (absl::StartsWith(f[i], "rate=")) {
+        const absl::string_view text = f[i].substr(5);
         double rate;
-        if (!absl::SimpleAtod(f[i].substr(5), &rate) || !(rate >= 0) || rate > 1e6) {
-          bad("rate= must be calls per second, 0 (unlimited) to 1000000");
+        // Decimal only: SimpleAtod also reads "0x10" and "inf", which no one means here.
+        if (text.find_first_not_of("0123456789.eE+-") != absl::string_view::npos || !absl::SimpleAtod(text, &rate) ||
+            !ValidRate(rate)) {
+          bad(absl::StrFormat("rate= must be 0 (unlimited) or %g to %.0f calls per second", kMinRate, kMaxRate));
           ok = false;
         } else {
           key.principal.rate_limit = rate;
@@ -121,7 +127,19 @@ absl::StatusOr<std::unique_ptr<KeyStore>> KeyStore::Open(const std::string& path
   store->fingerprint_ = Fingerprint(path);
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  store->Install(*text, /*reload=*/false);
+  ParsedKeys parsed = ParseKeys(*text);
+  if (parsed.keys.empty()) {
+    // What running processes keep their keys through (see Watch) must not start one that
+    // refuses everyone while it says SERVING: it stops, naming the file.
+    for (const auto& e : parsed.errors) log::Error("keys file: malformed line", {{"keys_file", path}, {"error", e}});
+    return absl::FailedPreconditionError(absl::StrCat(
+        "keys file ", path, " holds no valid key (",
+        text->empty()           ? std::string("it is empty")
+        : parsed.errors.empty() ? std::string("only comments and blank lines")
+                                : absl::StrCat(parsed.errors.size(), " malformed lines, logged above"),
+        "): every caller would be refused; add a key (kp-token), or check it with kp-token check"));
+  }
+  store->Install(std::move(parsed), /*reload=*/false);
   store->watcher_ = std::thread([s = store.get()] { s->Watch(); });
   return store;
 }
@@ -131,8 +149,7 @@ KeyStore::~KeyStore() {
   if (watcher_.joinable()) watcher_.join();
 }
 
-void KeyStore::Install(absl::string_view text, bool reload) {
-  ParsedKeys parsed = ParseKeys(text);
+void KeyStore::Install(ParsedKeys parsed, bool reload) {
   for (const auto& e : parsed.errors) {
     log::Error("keys file: malformed line skipped", {{"keys_file", path_}, {"error", e}});
   }
@@ -163,9 +180,22 @@ void KeyStore::Watch() {
       bad_fingerprint_ = fp;
       continue;
     }
+    ParsedKeys parsed = ParseKeys(*text);
+    if (parsed.keys.empty() && !parsed.errors.empty()) {
+      // Every line malformed: an edit gone wrong, not a revocation (that is a file of comments
+      // alone); a restarted process would refuse to start on it.
+      if (fp != bad_fingerprint_) {
+        for (const auto& e : parsed.errors) log::Error("keys file: malformed line", {{"keys_file", path_}, {"error", e}});
+        log::Error("keys file holds no valid key; keeping the previous keys", {{"keys_file", path_}});
+        absl::MutexLock lock(&mu_);
+        metrics::KeysLoaded(static_cast<int64_t>(keys_->size()), static_cast<int64_t>(parsed.errors.size()));
+      }
+      bad_fingerprint_ = fp;
+      continue;
+    }
     fingerprint_ = fp;
     // What a restarted process would load: the valid lines, whatever the others say.
-    Install(*text, /*reload=*/true);
+    Install(std::move(parsed), /*reload=*/true);
   }
 }
 

@@ -3,7 +3,7 @@
 //
 // One key per line; blank lines and lines starting with '#' are ignored:
 //   <sha256 hex of the token> <principal> <role> [organisations/<id>] [expires=<RFC 3339 time>]
-//   [rate=<calls per second at the gateway; 0: unlimited>]
+//   [rate=<calls per second at the gateway: 0 (unlimited), or 0.001 to 1000000>]
 // role is reader, registrar, editor or admin; a registrar line names its organisation.
 // Revoking a token = deleting its line.
 #pragma once
@@ -39,11 +39,21 @@ struct ParsedKeys {
 ParsedKeys ParseKeys(absl::string_view text);
 std::string Sha256Hex(absl::string_view data);
 
+// A principal's `rate=`: 0 (unlimited), or kMinRate to kMaxRate calls per second. Anything
+// else (1e-12: one call in 30,000 years) is a mistake, refused as a malformed line.
+inline constexpr double kMinRate = 0.001;  // one call in about 17 minutes
+inline constexpr double kMaxRate = 1e6;
+bool ValidRate(double rate);
+
 class KeyStore {
  public:
-  // Loads `path` and watches it every `reload_interval`. Fails only when the file cannot be
-  // read; malformed lines are logged with their numbers, counted in the metrics
-  // (kp_auth_keys_malformed_lines) and skipped, at start and on every reload alike.
+  // Loads `path` and watches it every `reload_interval`. Fails when the file cannot be read or
+  // holds no valid key (empty, comments only, or every line malformed: a server started on it
+  // would refuse every caller while it reports SERVING). Malformed lines are logged with their
+  // numbers, counted in the metrics (kp_auth_keys_malformed_lines) and skipped, at start and on
+  // every reload alike. A reload that finds the file gone, not a regular file, empty, or with
+  // malformed lines and no valid key keeps the previous keys (a half-done edit or a mounting
+  // mistake); a file of comments alone revokes every key.
   static absl::StatusOr<std::unique_ptr<KeyStore>> Open(const std::string& path, absl::Duration reload_interval);
   ~KeyStore();
 
@@ -53,8 +63,8 @@ class KeyStore {
  private:
   KeyStore(std::string path, absl::Duration interval) : path_(std::move(path)), interval_(interval) {}
   void Watch();
-  // Installs the keys of `text`, logging and counting its malformed lines.
-  void Install(absl::string_view text, bool reload);
+  // Installs the keys parsed from the file, logging and counting its malformed lines.
+  void Install(ParsedKeys parsed, bool reload);
   std::string path_;
   absl::Duration interval_;
   mutable absl::Mutex mu_;

@@ -1,10 +1,14 @@
 // The storage interface and the connection pool: see database.h.
 #include "common/storage/database.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/current_call.h"
 #include "common/metrics.h"
+#include "common/status.h"
 #include "common/storage/postgres.h"
 #include "common/storage/sqlite.h"
 
@@ -17,6 +21,9 @@ Statement& Statement::BindAll(const std::vector<SqlValue>& values, int first_ind
 
 absl::StatusOr<bool> Statement::Step() {
   if (executed_) return impl_->Step();
+  // A statement does not start for a caller that has gone: many short statements (a batch's
+  // inserts) would each finish before any interruption inside one of them.
+  RETURN_IF_ERROR(CurrentCall::Check());
   executed_ = true;
   const absl::Time start = absl::Now();
   auto row = impl_->Step();
@@ -54,14 +61,25 @@ absl::StatusOr<Statement> Connection::Prepare(absl::string_view sql) {
 }
 
 absl::StatusOr<Transaction> Transaction::Begin(Connection* conn, Mode mode) {
+  RETURN_IF_ERROR(CurrentCall::Check());
   if (auto s = conn->Begin(mode); !s.ok()) return s;
   return Transaction(conn);
 }
 
 absl::Status Transaction::Commit() {
+  // A caller that has gone gets nothing written (the destructor rolls back); once started, the
+  // commit runs to its end.
+  RETURN_IF_ERROR(CurrentCall::Check());
+  CurrentCall::Shield shield;
   auto status = conn_->Commit();
   if (status.ok()) conn_ = nullptr;
   return status;
+}
+
+Transaction::~Transaction() {
+  if (conn_ == nullptr) return;
+  CurrentCall::Shield shield;  // the rollback is what undoes an interrupted write
+  conn_->Rollback();
 }
 
 PooledConnection::PooledConnection(Database* db, std::unique_ptr<Connection> conn)
@@ -116,7 +134,10 @@ absl::StatusOr<PooledConnection> Database::Acquire() {
   {
     absl::MutexLock lock(&mu_);
     auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return available_ > 0; };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&available), options_.acquire_timeout)) {
+    // Nobody waits for a connection past the deadline of the call it is for.
+    const absl::Time deadline = std::min(absl::Now() + options_.acquire_timeout, CurrentCall::Deadline());
+    if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+      RETURN_IF_ERROR(CurrentCall::Check());
       return absl::UnavailableError(absl::StrCat("no database connection free within ",
                                                  absl::FormatDuration(options_.acquire_timeout)));
     }

@@ -108,16 +108,16 @@ class Connection {
   absl::flat_hash_map<std::string, std::unique_ptr<StatementImpl>> statements_;
 };
 
-// A transaction on one connection; rolled back unless committed.
+// A transaction on one connection; rolled back unless committed. Statements of a call whose
+// caller has gone (CurrentCall) fail DEADLINE_EXCEEDED or CANCELLED, the transaction with them:
+// an interrupted write leaves nothing behind.
 class Transaction {
  public:
   using Mode = Connection::TxMode;
   static absl::StatusOr<Transaction> Begin(Connection* conn, Mode mode);
   Transaction(Transaction&& o) noexcept : conn_(o.conn_) { o.conn_ = nullptr; }
   Transaction(const Transaction&) = delete;
-  ~Transaction() {
-    if (conn_ != nullptr) conn_->Rollback();
-  }
+  ~Transaction();  // rolls back unless committed
   absl::Status Commit();
 
  private:

@@ -3,7 +3,9 @@
 
 #include <endian.h>
 #include <libpq-fe.h>
+#include <poll.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <regex>
@@ -13,6 +15,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/current_call.h"
 
 namespace kp::storage {
 
@@ -61,9 +65,50 @@ double NumericToDouble(const char* p, int length) {
   return sign == 0x4000 ? -value : value;
 }
 
+// How often a statement that runs on looks at its call: the caller may cancel at any time.
+constexpr absl::Duration kCancelCheckInterval = absl::Milliseconds(20);
+
+// Waits for the result of the statement just sent on `conn`. Once the current call is
+// abandoned (its deadline passed, its caller cancelled), asks the server to cancel the
+// statement (its transaction then fails and is rolled back) and reports that in `abandoned`.
+// Returns the statement's result (the first error, if any); the caller clears it.
+PGresult* AwaitResult(PGconn* conn, PGcancel* cancel, absl::Status* abandoned) {
+  bool cancel_sent = false;
+  PGresult* kept = nullptr;
+  while (true) {
+    while (PQisBusy(conn)) {
+      if (!cancel_sent && !(*abandoned = CurrentCall::Check()).ok()) {
+        char error[256];
+        // The server interrupts the statement if it still runs; a cancel arriving once the
+        // session is idle is ignored by the server.
+        if (cancel != nullptr) PQcancel(cancel, error, sizeof error);
+        cancel_sent = true;
+      }
+      const absl::Duration wait = std::clamp(CurrentCall::Deadline() - absl::Now(), absl::Milliseconds(1),
+                                             kCancelCheckInterval);
+      pollfd fd{.fd = PQsocket(conn), .events = POLLIN, .revents = 0};
+      if (poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) < 0 && errno != EINTR) break;
+      if (PQconsumeInput(conn) == 0) break;  // the connection broke: PQgetResult reports it
+    }
+    PGresult* res = PQgetResult(conn);
+    if (res == nullptr) break;
+    const auto st = PQresultStatus(res);
+    const bool failed = st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK;
+    if (kept == nullptr || (failed && PQresultStatus(kept) != PGRES_FATAL_ERROR)) {
+      if (kept != nullptr) PQclear(kept);
+      kept = res;
+    } else {
+      PQclear(res);
+    }
+    if (PQstatus(conn) != CONNECTION_OK) break;
+  }
+  if (!cancel_sent) *abandoned = absl::OkStatus();
+  return kept;
+}
+
 class PgStatement final : public StatementImpl {
  public:
-  PgStatement(PGconn* conn, std::string name) : conn_(conn), name_(std::move(name)) {}
+  PgStatement(PGconn* conn, PGcancel* cancel, std::string name) : conn_(conn), cancel_(cancel), name_(std::move(name)) {}
   ~PgStatement() override { Reset(); }
 
   void Bind(int index, const SqlValue& value) override {
@@ -91,10 +136,15 @@ class PgStatement final : public StatementImpl {
           values[i] = text[i].c_str();
         }
       }
-      result_ = PQexecPrepared(conn_, name_.c_str(), n, values.data(), lengths.data(), formats.data(), 1);
+      if (PQsendQueryPrepared(conn_, name_.c_str(), n, values.data(), lengths.data(), formats.data(), 1) == 0) {
+        return ErrorFrom(conn_, nullptr, "query");
+      }
+      absl::Status abandoned;
+      result_ = AwaitResult(conn_, cancel_, &abandoned);
       const auto st = PQresultStatus(result_);
       if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        auto status = ErrorFrom(conn_, result_, "query");
+        // Cancelled for a caller that has gone: that, not "canceling statement due to user request".
+        auto status = abandoned.ok() || st != PGRES_FATAL_ERROR ? ErrorFrom(conn_, result_, "query") : abandoned;
         PQclear(result_);
         result_ = nullptr;
         return status;
@@ -177,6 +227,7 @@ class PgStatement final : public StatementImpl {
 
  private:
   PGconn* conn_;
+  PGcancel* cancel_;  // the connection's, for cancelling this statement
   std::string name_;
   std::vector<SqlValue> params_;
   PGresult* result_ = nullptr;
@@ -186,9 +237,10 @@ class PgStatement final : public StatementImpl {
 
 class PgConnection final : public Connection {
  public:
-  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  explicit PgConnection(PGconn* conn) : conn_(conn), cancel_(PQgetCancel(conn)) {}
   ~PgConnection() override {
     ClearStatements();
+    if (cancel_ != nullptr) PQfreeCancel(cancel_);
     PQfinish(conn_);
   }
 
@@ -228,12 +280,13 @@ class PgConnection final : public Connection {
                               : ErrorFrom(conn_, res, absl::StrCat("prepare [", sql, "]"));
     PQclear(res);
     if (!status.ok()) return status;
-    return std::make_unique<PgStatement>(conn_, std::move(name));
+    return std::make_unique<PgStatement>(conn_, cancel_, std::move(name));
   }
   absl::Status ForgetPrepared() override { return Exec("DEALLOCATE ALL"); }
 
  private:
   PGconn* conn_;
+  PGcancel* cancel_;
   uint64_t counter_ = 0;
 };
 

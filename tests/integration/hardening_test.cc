@@ -182,8 +182,8 @@ TEST(Hardening, RequestIdIsScopedToThePrincipalAndBoundToThePayload) {
   EXPECT_EQ(other_principal.organisation().display_name(), rid + " C");
 }
 
-TEST(Hardening, ARegistrarReusingAnEditorsRequestIdGetsNothingOfTheEditors) {
-  Suite& s = K().suite();
+// The registrar's organisation (h-org-a) and another one (h-org-b), whichever test runs first.
+void EnsureRegistrarOrganisations(Suite& s) {
   auto orgs = ov1::OrganisationService::NewStub(Channel(s.organisations()));
   for (const char* id : {"h-org-a", "h-org-b"}) {
     ov1::CreateOrganisationRequest req = NewOrganisation(id, "");
@@ -192,6 +192,11 @@ TEST(Hardening, ARegistrarReusingAnEditorsRequestIdGetsNothingOfTheEditors) {
     const grpc::Status st = orgs->CreateOrganisation(As("admin").get(), req, &resp);
     ASSERT_TRUE(st.ok() || st.error_code() == grpc::StatusCode::ALREADY_EXISTS) << st.error_message();
   }
+}
+
+TEST(Hardening, ARegistrarReusingAnEditorsRequestIdGetsNothingOfTheEditors) {
+  Suite& s = K().suite();
+  ASSERT_NO_FATAL_FAILURE(EnsureRegistrarOrganisations(s));
   auto people = pv1::ParticipantService::NewStub(Channel(s.gateway()));
   const std::string rid = UniqueId("rid");
   auto person = [&](const std::string& org, const std::string& email) {
@@ -369,13 +374,7 @@ TEST(Hardening, EventOverviewSkipsHundredsOfDeletedAttendees) {
   }
   pv1::BatchCreateParticipantsResponse persons;
   ASSERT_TRUE(people->BatchCreateParticipants(As("admin").get(), batch, &persons).ok());
-  pv1::BatchCreateRegistrationsRequest regs;
-  for (const auto& p : persons.participants()) {
-    auto* r = regs.add_requests()->mutable_registration();
-    r->set_event(event.event().name());
-    r->set_participant(p.name());
-    r->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
-  }
+  const pv1::BatchCreateRegistrationsRequest regs = DelegatesOf(event.event().name(), persons);
   pv1::BatchCreateRegistrationsResponse registered;
   const grpc::Status st = people->BatchCreateRegistrations(As("admin").get(), regs, &registered);
   ASSERT_TRUE(st.ok()) << st.error_message();
@@ -470,14 +469,7 @@ TEST(Hardening, ResourcesAsLargeAsAllowedNeverMakeAResponseTooLargeToSend) {
 // organisation: the registration commits before the move, or is refused; never after it.
 TEST(Hardening, ARegistrarCannotRegisterAParticipantMovedAwayMeanwhile) {
   Suite& s = K().suite();
-  auto orgs = ov1::OrganisationService::NewStub(Channel(s.organisations()));
-  for (const char* id : {"h-org-a", "h-org-b"}) {
-    ov1::CreateOrganisationRequest req = NewOrganisation(id, "");
-    req.set_organisation_id(id);
-    ov1::CreateOrganisationResponse resp;
-    const grpc::Status st = orgs->CreateOrganisation(As("admin").get(), req, &resp);
-    ASSERT_TRUE(st.ok() || st.error_code() == grpc::StatusCode::ALREADY_EXISTS) << st.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(EnsureRegistrarOrganisations(s));
   auto events = ev1::EventService::NewStub(Channel(s.events()));
   ev1::CreateEventRequest event_req;
   *event_req.mutable_event() = ValidEvent("organisations/h-org-a");

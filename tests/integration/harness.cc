@@ -80,6 +80,15 @@ std::shared_ptr<grpc::ChannelCredentials> TestTlsCredentials(const std::string& 
   return grpc::SslCredentials(options);
 }
 
+bool PollUntil(const std::function<bool()>& ok, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!ok()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout,
                             std::shared_ptr<grpc::ChannelCredentials> creds) {
   auto channel = grpc::CreateChannel(address, creds ? creds : grpc::InsecureChannelCredentials());
@@ -325,6 +334,7 @@ std::unique_ptr<Suite> Suite::Start(SuiteOptions options) {
   std::vector<std::string> peers;
   for (const std::string service : {"organisations", "events", "participants"}) {
     const std::string database = NewTestDatabase(d, service);
+    suite->databases_[service] = database;
     for (int i = 0; i < replicas; ++i) {
       std::vector<std::string> a{absl::StrCat("--database=", database), "--drain_timeout=2s"};
       a.insert(a.end(), peers.begin(), peers.end());

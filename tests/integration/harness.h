@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +59,9 @@ class ServiceProcess {
   int port_ = 0;
   int metrics_port_ = 0;
 };
+
+// Polls `ok` every 20 ms until it holds (true) or `timeout` passes (false).
+bool PollUntil(const std::function<bool()>& ok, absl::Duration timeout);
 
 // Waits until the server at `address` reports SERVING.
 absl::Status WaitForServing(const std::string& address, absl::Duration timeout,
@@ -134,6 +139,9 @@ class Suite {
   int replicas() const { return static_cast<int>(replicas_.size()); }
   // host:port of every replica of a service, comma-separated (a round_robin target).
   std::string addresses(const std::string& service) const;
+  // The database of "organisations", "events" or "participants" (a SQLite file or a PostgreSQL
+  // URL), for tests that load data straight into it.
+  const std::string& database(const std::string& service) const { return databases_.at(service); }
   ServiceProcess& gateway() { return *gateway_; }
   RedisProcess& redis() { return *redis_; }
   bool has_gateway() const { return gateway_ != nullptr; }
@@ -161,6 +169,7 @@ class Suite {
   std::vector<std::string> common_args_;
   std::vector<std::string> gateway_args_;
   std::string certs_dir_;  // set when the suite runs with TLS
+  std::map<std::string, std::string> databases_;  // by service
   std::unique_ptr<RedisProcess> redis_;
   ServiceProcess* organisations_ = nullptr;
   ServiceProcess* events_ = nullptr;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -364,12 +365,76 @@ TEST(Lifecycle, KeysPathTurningIntoSomethingElseKeepsTheKeysAndReloadsGoOn) {
   write("");  // an edit caught half way
   ASSERT_TRUE(wait_for_log("keys file is empty", 1));
   EXPECT_EQ(call(reader), grpc::StatusCode::OK);
+  write("<<<<<<< HEAD\nnot a key either\n");  // every line malformed: an edit gone wrong
+  ASSERT_TRUE(wait_for_log("keys file holds no valid key; keeping the previous keys", 1));
+  EXPECT_EQ(call(reader), grpc::StatusCode::OK);
   // And the watcher still works: revoking the editor takes effect.
   write(absl::StrCat(auth::Sha256Hex(reader), " p-reader reader\n"));
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (call(editor) != grpc::StatusCode::UNAUTHENTICATED && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   EXPECT_EQ(call(editor), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(call(reader), grpc::StatusCode::OK);
+}
+
+// Runs `argv` with its output in `log` until it exits; its wait status, or -1 if it still runs
+// after `timeout` (then it is killed).
+int RunUntilExit(const std::vector<std::string>& argv, const std::string& log, absl::Duration timeout) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::fopen(log.c_str(), "w");
+    if (f) {
+      dup2(fileno(f), STDERR_FILENO);
+      dup2(fileno(f), STDOUT_FILENO);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    absl::SleepFor(absl::Milliseconds(5));  // polling for the exit, bounded by the deadline
+  }
+  return status;
+}
+
+// A keys file with no valid key would make a server that refuses every caller while it reports
+// SERVING: it does not start (status 2, as for any bad configuration), naming the file and why.
+// Running processes keep their keys through the same edits (see the test above).
+TEST(Lifecycle, KeysFileWithoutAValidKeyStopsTheStartNamingTheFile) {
+  TempDir dir;
+  const std::string keys = dir.path() + "/keys.txt";
+  const std::pair<std::string, std::string> cases[] = {
+      {"holds no valid key (it is empty)", ""},
+      {"holds no valid key (only comments and blank lines)", "# every key revoked\n\n"},
+      {"holds no valid key (2 malformed lines", "not a key\n0123 reader\n"},
+      {"holds no valid key (2 malformed lines", absl::StrCat(auth::Sha256Hex("kp_too_slow"), " slow reader rate=1e-12\n",
+                                                             auth::Sha256Hex("kp_nobody"), " nobody superuser\n")},
+      {"is not a regular file", "a directory"},
+  };
+  for (const auto& [why, text] : cases) {
+    std::filesystem::remove(keys);
+    if (text == "a directory") {
+      std::filesystem::create_directory(keys);  // a subPath mistake
+    } else {
+      std::ofstream out(keys);
+      out << text;
+    }
+    const std::string log = dir.path() + "/server.log";
+    const int status = RunUntilExit({BinaryPath("kp-organisations"), "--port=0", "--host=127.0.0.1", "--metrics_port=0",
+                                     absl::StrCat("--database=", dir.path(), "/o.db"), "--plaintext",
+                                     absl::StrCat("--keys_file=", keys)},
+                                    log, absl::Seconds(10));
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << why << ": wait status " << status;
+    EXPECT_NE(ReadFile(log).find(absl::StrCat("keys file ", keys, " ", why)), std::string::npos) << ReadFile(log);
+  }
 }
 
 // Redis with a password (AUTH, from a Secret in the manifests): the cache works with the right

@@ -125,4 +125,16 @@ pv1::Participant CreateParticipant(const std::string& id, const std::string& org
   return resp.participant();
 }
 
+pv1::BatchCreateRegistrationsRequest DelegatesOf(const std::string& event,
+                                                  const pv1::BatchCreateParticipantsResponse& people) {
+  pv1::BatchCreateRegistrationsRequest regs;
+  for (const auto& p : people.participants()) {
+    auto* r = regs.add_requests()->mutable_registration();
+    r->set_event(event);
+    r->set_participant(p.name());
+    r->set_role(pv1::REGISTRATION_ROLE_DELEGATE);
+  }
+  return regs;
+}
+
 }  // namespace kp::testing

@@ -42,4 +42,8 @@ std::string ErrorInfoReason(const grpc::Status& status);
 // A valid event (not created) hosted by `host`.
 ev1::Event ValidEvent(const std::string& host);
 
+// A request registering every participant of `people` as a delegate to `event`.
+pv1::BatchCreateRegistrationsRequest DelegatesOf(const std::string& event,
+                                                  const pv1::BatchCreateParticipantsResponse& people);
+
 }  // namespace kp::testing

@@ -16,7 +16,15 @@
 // (EventService.GetEvent of --name), register (CreateRegistration, a new
 // participant/event pair each call, from the setup-register prefix given as --name),
 // list-first / list-deep (ListParticipants, 50 a page: page 1 / page --list_deep_page, found
-// by paging before the run), list-filtered (ListEvents of trainings since 2020, first page).
+// by paging before the run), list-filtered (ListEvents of trainings since 2020, first page),
+// participant-miss (GetParticipant of a new, absent name each call: a cache miss every time).
+//
+// With --cpu_pids, each run also reports the CPU time per call of those processes (from /proc)
+// and the load generator's own share of the machine's CPU; with --redis, Redis commands per call
+// (INFO commandstats, INFO itself left out).
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -24,8 +32,11 @@
 #include <map>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/flag.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -33,6 +44,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+#include "common/cache/redis_client.h"
 #include "common/config.h"
 #include "khartoum/events/v1/events.grpc.pb.h"
 #include "khartoum/gateway/v1/portal.grpc.pb.h"
@@ -58,6 +71,16 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "run: measured time of eac
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1), "run: unmeasured time before each repeat.");
 ABSL_FLAG(int, repeat, 3, "run: repeats of every run (interleaved); the median is reported.");
 ABSL_FLAG(std::string, pids, "", "run: LABEL=PID of servers whose peak RSS to report, comma separated.");
+ABSL_FLAG(std::string, cpu_pids, "",
+          "run: LABEL=PID of processes whose CPU time per call to report (with their child processes, "
+          "e.g. nginx's workers), comma separated.");
+ABSL_FLAG(std::string, redis, "", "run: HOST:PORT of a Redis whose commands per call to report (INFO commandstats).");
+ABSL_FLAG(int, stop_pid, 0,
+          "run: a backend to stop (SIGSTOP) during the runs named by --stop_runs, with --hang_calls calls of "
+          "--hang hanging on it, and to continue (SIGCONT) after each.");
+ABSL_FLAG(std::string, stop_runs, "", "run: labels of the runs measured with --stop_pid stopped, comma separated.");
+ABSL_FLAG(std::string, hang, "", "run: SCENARIO@HOST:PORT of the calls left hanging on the stopped backend.");
+ABSL_FLAG(int, hang_calls, 50, "run: how many calls hang on the stopped backend.");
 ABSL_FLAG(std::string, json_out, "", "run: also write the results here as JSON.");
 ABSL_FLAG(std::string, markdown_out, "", "run: also write the table here as Markdown.");
 
@@ -238,6 +261,15 @@ kp::bench::Target MakeTarget(const std::string& scenario, const std::string& add
     ev1::GetEventRequest req;
     req.set_name(name);
     t.request = req.SerializeAsString();
+  } else if (scenario == "participant-miss") {
+    // GetParticipant of a name nobody has: every call a cache miss that goes to the backend.
+    t.method = "/khartoum.participants.v1.ParticipantService/GetParticipant";
+    const std::string run = absl::FormatTime("%H%M%S", absl::Now(), absl::UTCTimeZone());
+    t.make_request = [run](int64_t n) {
+      pv1::GetParticipantRequest req;
+      req.set_name(absl::StrCat("participants/bench-missing-", run, "-", n));
+      return req.SerializeAsString();
+    };
   } else if (scenario == "list-first" || scenario == "list-deep") {
     t.method = "/khartoum.participants.v1.ParticipantService/ListParticipants";
     pv1::ListParticipantsRequest req;
@@ -270,12 +302,109 @@ kp::bench::Target MakeTarget(const std::string& scenario, const std::string& add
   return t;
 }
 
+// What one repeat cost besides its latencies.
+struct Costs {
+  std::map<std::string, double> cpu_us_per_call;  // by --cpu_pids label
+  double loadgen_cpu_share = 0;  // of every core of the machine, 0..1
+  double redis_per_call = -1;    // Redis commands per call; -1 without --redis
+};
+
 struct Run {
   std::string label, scenario, address;
   kp::bench::Target target;
   std::vector<LoadResult> repeats;
+  std::vector<Costs> costs;
   LoadResult median;
+  Costs median_costs;
 };
+
+std::vector<std::pair<std::string, int>> LabelledPids(const std::string& flag) {
+  std::vector<std::pair<std::string, int>> out;
+  for (absl::string_view spec : absl::StrSplit(flag, ',', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
+    int pid = 0;
+    if (kv.size() == 2 && absl::SimpleAtoi(kv[1], &pid)) out.emplace_back(kv[0], pid);
+  }
+  return out;
+}
+
+// A backend stopped (SIGSTOP) with calls hanging on it, for as long as this lives: what a
+// gateway must survive without slowing anything else.
+class Hanging {
+ public:
+  static std::unique_ptr<Hanging> Start(int pid, const std::string& spec, int calls) {
+    std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits('@', 1));
+    if (parts.size() != 2) {
+      std::cerr << "bad --hang '" << spec << "': want SCENARIO@HOST:PORT\n";
+      std::exit(2);
+    }
+    auto h = std::unique_ptr<Hanging>(new Hanging(pid, MakeTarget(parts[0], parts[1], "")));
+    kill(pid, SIGSTOP);
+    for (int i = 0; i < calls; ++i) h->StartCall();
+    return h;
+  }
+  // Continues the backend and waits (up to a minute) for every hanging call to end.
+  void Release() {
+    kill(pid_, SIGCONT);
+    absl::MutexLock lock(&mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&done), absl::Minutes(1))) {
+      std::cerr << "calls to the stopped backend did not end within a minute of continuing it\n";
+      std::_Exit(1);  // they still point here
+    }
+  }
+  ~Hanging() { kill(pid_, SIGCONT); }
+
+ private:
+  Hanging(int pid, kp::bench::Target target)
+      : pid_(pid), target_(std::move(target)),
+        stub_(grpc::CreateChannel(target_.address, grpc::InsecureChannelCredentials())) {}
+  void StartCall() {
+    struct Call {
+      grpc::ClientContext ctx;
+      grpc::ByteBuffer request, response;
+    };
+    auto* call = new Call;
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
+    grpc::Slice slice(target_.make_request ? target_.make_request(sequence_++) : target_.request);
+    call->request = grpc::ByteBuffer(&slice, 1);
+    {
+      absl::MutexLock lock(&mu_);
+      ++pending_;
+    }
+    stub_.UnaryCall(&call->ctx, target_.method, grpc::StubOptions(), &call->request, &call->response,
+                    [this, call](grpc::Status) {
+                      delete call;
+                      absl::MutexLock lock(&mu_);
+                      --pending_;
+                    });
+  }
+
+  const int pid_;
+  const kp::bench::Target target_;
+  grpc::GenericStub stub_;
+  int64_t sequence_ = 0;
+  absl::Mutex mu_;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Commands Redis has run so far, INFO left out (the readings themselves); -1 if unknown.
+int64_t RedisCommands(kp::cache::RedisClient* redis) {
+  if (redis == nullptr) return -1;
+  auto info = redis->Command({"INFO", "commandstats"});
+  if (!info.ok() || info->type != kp::cache::RedisReply::Type::kString) return -1;
+  int64_t total = 0;
+  for (absl::string_view line : absl::StrSplit(info->str, absl::ByAnyChar("\r\n"), absl::SkipEmpty())) {
+    // cmdstat_get:calls=123,usec=...
+    if (!absl::StartsWith(line, "cmdstat_") || absl::StartsWith(line, "cmdstat_info:")) continue;
+    const auto calls = line.find("calls=");
+    if (calls == absl::string_view::npos) continue;
+    absl::string_view rest = line.substr(calls + 6);
+    int64_t n = 0;
+    if (absl::SimpleAtoi(rest.substr(0, rest.find(',')), &n)) total += n;
+  }
+  return total;
+}
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -291,7 +420,7 @@ int RunScenarios() {
       std::cerr << "bad --runs entry '" << spec << "': want LABEL=SCENARIO@HOST:PORT\n";
       return 2;
     }
-    runs.push_back({a[0], b[0], b[1], MakeTarget(b[0], b[1], absl::GetFlag(FLAGS_name)), {}, {}});
+    runs.push_back({a[0], b[0], b[1], MakeTarget(b[0], b[1], absl::GetFlag(FLAGS_name)), {}, {}, {}, {}});
   }
   if (runs.empty()) {
     std::cerr << "nothing to run: give --runs\n";
@@ -303,13 +432,45 @@ int RunScenarios() {
   options.channels = absl::GetFlag(FLAGS_channels);
   options.duration = absl::GetFlag(FLAGS_duration);
   options.warmup = absl::GetFlag(FLAGS_warmup);
+  const auto cpu_pids = LabelledPids(absl::GetFlag(FLAGS_cpu_pids));
+  std::unique_ptr<kp::cache::RedisClient> redis;
+  if (!absl::GetFlag(FLAGS_redis).empty()) {
+    kp::cache::RedisOptions ro;
+    ro.address = absl::GetFlag(FLAGS_redis);
+    ro.command_timeout = absl::Seconds(2);
+    ro.connect_timeout = absl::Seconds(2);
+    redis = std::make_unique<kp::cache::RedisClient>(ro);
+  }
+  const double cores = static_cast<double>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   // Interleaved: every run once, then again, so slow drifts of a noisy machine hit all alike.
   for (int r = 0; r < absl::GetFlag(FLAGS_repeat); ++r) {
     for (auto& run : runs) {
+      std::map<std::string, absl::Duration> cpu_before;
+      for (const auto& [label, pid] : cpu_pids) cpu_before[label] = kp::bench::ProcessCpu(pid);
+      const absl::Duration own_before = kp::bench::OwnCpu();
+      const int64_t redis_before = RedisCommands(redis.get());
+      const bool stop = absl::GetFlag(FLAGS_stop_pid) > 0 &&
+                        absl::c_linear_search(absl::StrSplit(absl::GetFlag(FLAGS_stop_runs), ','), run.label);
+      std::unique_ptr<Hanging> hanging;
+      if (stop) hanging = Hanging::Start(absl::GetFlag(FLAGS_stop_pid), absl::GetFlag(FLAGS_hang), absl::GetFlag(FLAGS_hang_calls));
       run.repeats.push_back(kp::bench::RunLoad(run.target, options));
+      if (hanging) hanging->Release();
       const auto& x = run.repeats.back();
-      std::fprintf(stderr, "  repeat %d %-16s %10.0f qps  p50 %.3f ms  p99 %.3f ms\n", r + 1, run.label.c_str(), x.qps,
-                   x.p50_ms, x.p99_ms);
+      Costs costs;
+      const double calls = static_cast<double>(std::max<int64_t>(1, x.completed));
+      for (const auto& [label, pid] : cpu_pids) {
+        costs.cpu_us_per_call[label] =
+            absl::ToDoubleMicroseconds(kp::bench::ProcessCpu(pid) - cpu_before[label]) / calls;
+      }
+      costs.loadgen_cpu_share = absl::ToDoubleSeconds(kp::bench::OwnCpu() - own_before) /
+                                (absl::ToDoubleSeconds(x.wall) * cores);
+      if (redis_before >= 0) {
+        const int64_t redis_after = RedisCommands(redis.get());
+        if (redis_after >= 0) costs.redis_per_call = static_cast<double>(redis_after - redis_before) / calls;
+      }
+      run.costs.push_back(costs);
+      std::fprintf(stderr, "  repeat %d %-16s %10.0f qps  p50 %.3f ms  p99 %.3f ms  load generator %.0f%% of the CPU\n",
+                   r + 1, run.label.c_str(), x.qps, x.p50_ms, x.p99_ms, 100 * costs.loadgen_cpu_share);
     }
   }
   const Run* baseline = nullptr;
@@ -325,18 +486,42 @@ int RunScenarios() {
     run.median.p90_ms = Median(p90);
     run.median.p99_ms = Median(p99);
     run.median.max_ms = *std::max_element(mx.begin(), mx.end());
+    std::vector<double> share, redis_calls;
+    std::map<std::string, std::vector<double>> cpu;
+    for (const auto& c : run.costs) {
+      share.push_back(c.loadgen_cpu_share);
+      redis_calls.push_back(c.redis_per_call);
+      for (const auto& [label, us] : c.cpu_us_per_call) cpu[label].push_back(us);
+    }
+    run.median_costs.loadgen_cpu_share = Median(share);
+    run.median_costs.redis_per_call = Median(redis_calls);
+    for (auto& [label, v] : cpu) run.median_costs.cpu_us_per_call[label] = Median(v);
     if (run.label == absl::GetFlag(FLAGS_baseline)) baseline = &run;
   }
   const std::string load = options.rate > 0
                                ? absl::StrFormat("Open loop at %.0f calls/s (at most %d in flight)", options.rate,
                                                  options.concurrency)
                                : absl::StrFormat("Concurrency %d", options.concurrency);
+  std::string extra_header, extra_align;
+  for (const auto& [label, pid] : cpu_pids) {
+    absl::StrAppend(&extra_header, " ", label, " CPU µs/call |");
+    extra_align += "---:|";
+  }
+  extra_header += " load generator CPU |";
+  extra_align += "---:|";
+  if (redis) {
+    extra_header += " Redis commands/call |";
+    extra_align += "---:|";
+  }
   std::string md = absl::StrFormat(
-      "%s over %d connections, %d × %s measured per run (after %s warm-up), medians of the repeats.\n\n"
-      "| run | scenario | QPS | p50 ms | p90 ms | p99 ms | max ms | errors | QPS ÷ %s | p50 ÷ %s |\n"
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+      "%s over %d connections, %d × %s measured per run (after %s warm-up), medians of the repeats. "
+      "CPU per call counts every call of a run, warm-up included; the load generator's CPU is its "
+      "share of all %d cores.\n\n"
+      "| run | scenario | QPS | p50 ms | p90 ms | p99 ms | max ms | errors | QPS ÷ %s | p50 ÷ %s |%s\n"
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|%s\n",
       load, options.channels, absl::GetFlag(FLAGS_repeat), absl::FormatDuration(options.duration),
-      absl::FormatDuration(options.warmup), absl::GetFlag(FLAGS_baseline), absl::GetFlag(FLAGS_baseline));
+      absl::FormatDuration(options.warmup), static_cast<int>(cores), absl::GetFlag(FLAGS_baseline),
+      absl::GetFlag(FLAGS_baseline), extra_header, extra_align);
   std::string json = absl::StrFormat(
       "{\"mode\":\"%s\",\"rate\":%.1f,\"concurrency\":%d,\"channels\":%d,\"repeat\":%d,\"duration_s\":%.1f,"
       "\"baseline\":\"%s\",\"runs\":[",
@@ -348,16 +533,30 @@ int RunScenarios() {
     for (const auto& [code, n] : m.errors) errors += n;
     const double qps_ratio = baseline && baseline->median.qps > 0 ? m.qps / baseline->median.qps : 0;
     const double p50_ratio = baseline && baseline->median.p50_ms > 0 ? m.p50_ms / baseline->median.p50_ms : 0;
-    absl::StrAppendFormat(&md, "| %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %d | %.3f | %.3f |\n", runs[i].label,
-                          runs[i].scenario, m.qps, m.p50_ms, m.p90_ms, m.p99_ms, m.max_ms, errors, qps_ratio, p50_ratio);
+    const Costs& mc = runs[i].median_costs;
+    std::string extra;
+    std::vector<std::string> cpu_json;
+    for (const auto& [label, pid] : cpu_pids) {
+      const auto it = mc.cpu_us_per_call.find(label);
+      const double us = it == mc.cpu_us_per_call.end() ? 0 : it->second;
+      absl::StrAppendFormat(&extra, " %.1f |", us);
+      cpu_json.push_back(absl::StrFormat("\"%s\":%.2f", label, us));
+    }
+    absl::StrAppendFormat(&extra, " %.0f%% |", 100 * mc.loadgen_cpu_share);
+    if (redis) absl::StrAppendFormat(&extra, " %.3f |", mc.redis_per_call);
+    absl::StrAppendFormat(&md, "| %s | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %d | %.3f | %.3f |%s\n", runs[i].label,
+                          runs[i].scenario, m.qps, m.p50_ms, m.p90_ms, m.p99_ms, m.max_ms, errors, qps_ratio, p50_ratio,
+                          extra);
     std::vector<std::string> errs;
     for (const auto& [code, n] : m.errors) errs.push_back(absl::StrFormat("\"%s\":%d", code, n));
     absl::StrAppendFormat(&json,
                           "%s{\"label\":\"%s\",\"scenario\":\"%s\",\"target\":\"%s\",\"qps\":%.1f,\"p50_ms\":%.4f,"
                           "\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"errors\":{%s},\"qps_ratio\":%.4f,"
-                          "\"p50_ratio\":%.4f}",
+                          "\"p50_ratio\":%.4f,\"cpu_us_per_call\":{%s},\"loadgen_cpu_share\":%.4f,"
+                          "\"redis_commands_per_call\":%.4f}",
                           i ? "," : "", runs[i].label, runs[i].scenario, runs[i].address, m.qps, m.p50_ms, m.p90_ms,
-                          m.p99_ms, m.max_ms, absl::StrJoin(errs, ","), qps_ratio, p50_ratio);
+                          m.p99_ms, m.max_ms, absl::StrJoin(errs, ","), qps_ratio, p50_ratio,
+                          absl::StrJoin(cpu_json, ","), mc.loadgen_cpu_share, mc.redis_per_call);
   }
   json += "],\"peak_rss_mib\":{";
   std::string rss_md;

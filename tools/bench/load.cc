@@ -1,6 +1,9 @@
 // The load loop: see load.h.
 #include "tools/bench/load.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <fstream>
@@ -12,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -46,10 +50,12 @@ class Slot {
 
   std::vector<double> latencies_ms;
   std::map<std::string, int64_t> errors;
+  int64_t completed = 0;
 
  private:
   void Done(const grpc::Status& s) {
     const absl::Time now = absl::Now();
+    ++completed;
     if (start_ >= measure_from_ && now <= end_) {
       latencies_ms.push_back(absl::ToDoubleMilliseconds(now - start_));
       if (!s.ok()) ++errors[StatusCodeName(static_cast<int>(s.error_code()))];
@@ -79,6 +85,7 @@ class OpenCall {
     std::vector<double> latencies_ms ABSL_GUARDED_BY(mu);
     std::map<std::string, int64_t> errors ABSL_GUARDED_BY(mu);
     std::atomic<int> in_flight{0};
+    std::atomic<int64_t> completed{0};
     absl::Time measure_from, end;
   };
   OpenCall(Shared* shared, grpc::GenericStub* stub, const std::string& method, std::string request,
@@ -95,6 +102,7 @@ class OpenCall {
         shared_->latencies_ms.push_back(absl::ToDoubleMilliseconds(now - scheduled_));
         if (!s.ok()) ++shared_->errors[StatusCodeName(static_cast<int>(s.error_code()))];
       }
+      ++shared_->completed;
       --shared_->in_flight;
       delete this;
     });
@@ -162,7 +170,10 @@ LoadResult RunOpenLoop(const Target& target, const LoadOptions& options) {
   }
   absl::MutexLock lock(&shared.mu);
   if (overload > 0) shared.errors["CLIENT_OVERLOAD"] += overload;
-  return Summarize(std::move(shared.latencies_ms), std::move(shared.errors), options.duration);
+  LoadResult result = Summarize(std::move(shared.latencies_ms), std::move(shared.errors), options.duration);
+  result.completed = shared.completed;
+  result.wall = absl::Now() - start;
+  return result;
 }
 
 }  // namespace
@@ -184,11 +195,16 @@ LoadResult RunLoad(const Target& target, const LoadOptions& options) {
 
   std::vector<double> all;
   std::map<std::string, int64_t> errors;
+  int64_t completed = 0;
   for (auto& s : slots) {
     all.insert(all.end(), s->latencies_ms.begin(), s->latencies_ms.end());
     for (auto& [code, n] : s->errors) errors[code] += n;
+    completed += s->completed;
   }
-  return Summarize(std::move(all), std::move(errors), options.duration);
+  LoadResult result = Summarize(std::move(all), std::move(errors), options.duration);
+  result.completed = completed;
+  result.wall = absl::Now() - start;
+  return result;
 }
 
 double PeakRssMiB(int pid) {
@@ -203,6 +219,39 @@ double PeakRssMiB(int pid) {
     }
   }
   return 0;
+}
+
+namespace {
+
+// utime + stime of /proc/<pid>/stat, in clock ticks; -1 if unreadable.
+int64_t CpuTicks(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat;
+  if (!std::getline(in, stat)) return -1;
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+  int64_t utime = 0, stime = 0;  // fields 14 and 15 of the line: 12 and 13 after the name
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) || !absl::SimpleAtoi(fields[12], &stime)) return -1;
+  return utime + stime;
+}
+
+}  // namespace
+
+absl::Duration ProcessCpu(int pid) {
+  int64_t ticks = std::max<int64_t>(0, CpuTicks(pid));
+  // Its children: every process whose parent it is (one level: nginx's workers, HAProxy's none).
+  std::ifstream children(absl::StrCat("/proc/", pid, "/task/", pid, "/children"));
+  int child = 0;
+  while (children >> child) ticks += std::max<int64_t>(0, CpuTicks(child));
+  return absl::Seconds(static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
+absl::Duration OwnCpu() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return absl::DurationFromTimeval(usage.ru_utime) + absl::DurationFromTimeval(usage.ru_stime);
 }
 
 }  // namespace kp::bench

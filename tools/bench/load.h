@@ -33,7 +33,9 @@ struct LoadOptions {
 };
 
 struct LoadResult {
-  int64_t calls = 0;
+  int64_t calls = 0;      // measured (after the warm-up)
+  int64_t completed = 0;  // every call that ended during the run, warm-up included
+  absl::Duration wall;    // the run's length, warm-up included
   double qps = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
   std::map<std::string, int64_t> errors;  // by status code name
@@ -43,5 +45,11 @@ LoadResult RunLoad(const Target& target, const LoadOptions& options);
 
 // Peak resident set size (VmHWM) of a process, in MiB; 0 if unknown.
 double PeakRssMiB(int pid);
+
+// CPU time (user + system) a process and its child processes have used so far (nginx's
+// workers are children of its master), from /proc; zero if unknown.
+absl::Duration ProcessCpu(int pid);
+// CPU time this process has used so far.
+absl::Duration OwnCpu();
 
 }  // namespace kp::bench

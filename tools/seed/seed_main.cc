@@ -12,7 +12,6 @@
 #include "absl/time/clock.h"
 #include "common/channel.h"
 #include "common/config.h"
-#include "common/service_main.h"
 #include "common/status.h"
 #include "khartoum/events/v1/events.grpc.pb.h"
 #include "khartoum/organisations/v1/organisations.grpc.pb.h"

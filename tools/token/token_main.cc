@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/auth/keys.h"
 #include "common/config.h"
 
@@ -76,7 +77,9 @@ int main(int argc, char** argv) {
   v.Check(absl::GetFlag(FLAGS_expires).empty() ||
               absl::ParseTime(absl::RFC3339_full, absl::GetFlag(FLAGS_expires), &expires, &err),
           "--expires must be an RFC 3339 time");
-  v.Check(absl::GetFlag(FLAGS_rate) < 0 || absl::GetFlag(FLAGS_rate) <= 1e6, "--rate must be 0 to 1000000");
+  v.Check(absl::GetFlag(FLAGS_rate) == -1 || kp::auth::ValidRate(absl::GetFlag(FLAGS_rate)),
+          absl::StrFormat("--rate must be 0 (unlimited) or %g to %.0f calls per second", kp::auth::kMinRate,
+                          kp::auth::kMaxRate));
   v.ExitIfInvalid("kp-token");
 
   unsigned char random[32];

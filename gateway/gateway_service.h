@@ -1,0 +1,56 @@
+// Every API of the gateway, on one generic callback service (grpc::CallbackGenericService):
+// the three backend services forwarded (reads through the cache), PortalService's aggregations
+// (behind the cache), and server reflection for all of them. A call is admitted (credentials,
+// rate limit, the gateway's own limit on calls in flight) before any work; a method the gateway
+// does not serve is UNIMPLEMENTED. Nothing here waits on a thread.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <grpcpp/generic/async_generic_service.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "gateway/backends.h"
+#include "gateway/rate_limiter.h"
+#include "gateway/response_cache.h"
+#include "gateway/task.h"
+#include "gateway/unary_call.h"
+
+namespace kp::gateway {
+
+class GatewayService final : public grpc::CallbackGenericService {
+ public:
+  // `max_in_flight`: calls in progress at once; beyond it a call is refused (UNAVAILABLE) before
+  // its request is read. `limiter` (rate limits), `reads` (requests being read per principal) and
+  // `responses` (bytes of responses not yet sent) may be null: no bound.
+  GatewayService(Backends* backends, ResponseCache* cache, RateLimiter* limiter, ReadSlots* reads,
+                 ResponseBudget* responses, int max_in_flight);
+
+  // Full names of the services served (health and reflection included), for health and reflection.
+  const std::vector<std::string>& services() const { return services_; }
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+ private:
+  // Routes every method of the backend service `backend` serves to it.
+  void AddBackend(Backend& backend);
+  template <typename Request, typename Response>
+  void AddPortal(const char* method, Task<absl::Status> (*build)(const Backends&, const Forwarded&, const Request&,
+                                                                 Response*));
+
+  Backends* const backends_;
+  ResponseCache* const cache_;
+  RateLimiter* const limiter_;
+  ReadSlots* const reads_;
+  ResponseBudget* const responses_;
+  const int max_in_flight_;
+  std::atomic<int> in_flight_{0};
+  // Reflection streams open (unauthenticated, as on the backends: bounded on their own).
+  std::atomic<int> reflection_streams_{0};
+  absl::flat_hash_map<std::string, UnaryCall::Handler> routes_;  // by "/pkg.Service/Method"
+  std::vector<std::string> services_;
+};
+
+}  // namespace kp::gateway
