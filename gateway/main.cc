@@ -57,7 +57,8 @@ void LogCacheCounters(const kp::gateway::ResponseCache& cache) {
                                    {"coalesced", static_cast<long long>(c.coalesced)},
                                    {"bypasses", static_cast<long long>(c.bypasses)},
                                    {"redis_errors", static_cast<long long>(c.redis_errors)},
-                                   {"generation_reads", static_cast<long long>(c.generation_reads)}});
+                                   {"generation_reads", static_cast<long long>(c.generation_reads)},
+                                   {"waiting_for_loads", static_cast<long long>(c.waiting)}});
 }
 
 }  // namespace

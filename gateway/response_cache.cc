@@ -392,6 +392,8 @@ CacheCounters ResponseCache::counters() const {
   c.bypasses = bypasses_;
   c.generation_reads = generation_reads_;
   c.redis_errors = redis_ ? redis_->counters().errors : 0;  // includes failed stores
+  absl::MutexLock lock(&flights_mu_);
+  for (const auto& [flight, followers] : flights_) c.waiting += static_cast<int64_t>(followers.size());
   return c;
 }
 

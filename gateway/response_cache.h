@@ -57,6 +57,7 @@ struct CacheCounters {
   int64_t bypasses = 0;   // Redis unavailable (or no Redis): served from the backends
   int64_t redis_errors = 0;
   int64_t generation_reads = 0;  // batched MGETs (one serves every read waiting for it)
+  int64_t waiting = 0;  // now: calls waiting for another caller's load
 };
 
 // The form of a request that keys the cache: parsed as `type`, unknown fields dropped, and
@@ -142,7 +143,7 @@ class ResponseCache {
   size_t local_bytes_ ABSL_GUARDED_BY(local_mu_) = 0;
 
   // Coalescing: the calls waiting for the load of an entry (key@stamp), in arrival order.
-  absl::Mutex flights_mu_;
+  mutable absl::Mutex flights_mu_;
   absl::flat_hash_map<std::string, std::vector<class CachedRead*>> flights_ ABSL_GUARDED_BY(flights_mu_);
 
   // Batched generation reads: at most one MGET in flight; calls arriving meanwhile wait for the

@@ -396,9 +396,11 @@ TEST(Abandonment, AReadPastItsDeadlineStopsAtTheDeadline) {
   std::cout << "ListRegistrations (expensive): " << full_ms << " ms unstopped; with a "
             << kDeadlineMs << " ms deadline the server stopped after " << stopped.latency_ms
             << " ms\n";
-  // Broken, the query ran to its end although nobody waited for it.
-  EXPECT_LT(stopped.latency_ms, std::min(kDeadlineMs + 250, 0.6 * full_ms))
-      << "the read takes " << full_ms << " ms when not stopped";
+  // Broken, the query ran to its end although nobody waited for it. (On PostgreSQL the cancel
+  // is a new connection to the postmaster, which a machine busy with other tests may serve some
+  // hundreds of milliseconds late: there only the query running to its end is a failure.)
+  const double limit = TestingOnPostgres() ? 0.6 * full_ms : std::min(kDeadlineMs + 250, 0.6 * full_ms);
+  EXPECT_LT(stopped.latency_ms, limit) << "the read takes " << full_ms << " ms when not stopped";
   EXPECT_TRUE(
       PollUntil([] { return Metric("kp_db_pool_connections_in_use") == 0; }, absl::Seconds(2)));
 }
