@@ -66,7 +66,7 @@ static std::string Timestamp() {
   thread_local std::string prefix;
   const absl::Time now = absl::Now();
   const int64_t micros = absl::ToUnixMicros(now);
-  const int64_t s = micros / 1000000 - (micros % 1000000 < 0 ? 1 : 0);
+  const int64_t s = absl::ToUnixSeconds(now);  // rounds down
   if (s != second) {
     second = s;
     prefix = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(s), absl::UTCTimeZone());

@@ -97,8 +97,6 @@ struct State {
   absl::flat_hash_map<std::string, prometheus::Counter*> cache_by_outcome ABSL_GUARDED_BY(mu);
   // By principal and outcome; principals are the keys file's, so the labels are bounded.
   absl::flat_hash_map<std::pair<std::string, bool>, prometheus::Counter*> by_principal ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, prometheus::Counter*> over_quota_by_principal ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, prometheus::Counter*> refused_by_principal ABSL_GUARDED_BY(mu);
 };
 
 State& S() {
@@ -222,29 +220,15 @@ void BackendMetrics::Ended(double seconds) {
 void BackendMetrics::Refused() { series_->refused->Increment(); }
 
 void RecordCacheStoreOverQuota(const std::string& principal) {
-  State& s = S();
-  prometheus::Counter* counter;
-  {
-    absl::MutexLock lock(&s.mu);
-    auto& c = s.over_quota_by_principal[principal];
-    if (c == nullptr) c = &s.over_quota.Add({{"principal", principal}});
-    counter = c;
-  }
-  counter->Increment();
+  // (A rare event: the family finds the principal's series itself.)
+  S().over_quota.Add({{"principal", principal}}).Increment();
 }
 
 void ResponseBytesHeld(double bytes) { S().response_bytes_held.Set(bytes); }
 
 void RecordResponseRefused(const std::string& principal) {
-  State& s = S();
-  prometheus::Counter* counter;
-  {
-    absl::MutexLock lock(&s.mu);
-    auto& c = s.refused_by_principal[principal];
-    if (c == nullptr) c = &s.responses_refused.Add({{"principal", principal}});
-    counter = c;
-  }
-  counter->Increment();
+  // (A rare event: the family finds the principal's series itself.)
+  S().responses_refused.Add({{"principal", principal}}).Increment();
 }
 
 void RecordRedisError() { S().redis_errors.Increment(); }

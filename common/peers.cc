@@ -89,10 +89,8 @@ absl::Status OrganisationsClient::CheckExist(const std::vector<Reference>& refs,
   // A peer names a bounded number of missing ones per answer: the first are named, the others
   // counted, first thing in the message so that no bound cuts it (fixing those named and trying
   // again names the next ones).
-  absl::Status counted(status.code(), absl::StrCat(missing.size() + unlisted, " of the organisations named do not exist, ",
-                                                   "the first ", missing.size(), " named; ", status.message()));
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { counted.SetPayload(url, payload); });
-  return counted;
+  return WithMessage(status, absl::StrCat(missing.size() + unlisted, " of the organisations named do not exist, ",
+                                          "the first ", missing.size(), " named; ", status.message()));
 }
 
 EventsClient::EventsClient(const std::string& target, absl::Duration timeout)

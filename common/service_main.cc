@@ -3,7 +3,6 @@
 
 #include <filesystem>
 
-#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,9 +24,6 @@ ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(10),
           "PostgreSQL statement and lock timeout (SQLite: how long a writer waits for the lock).");
 ABSL_FLAG(absl::Duration, db_connect_timeout, absl::Seconds(5), "PostgreSQL connect timeout.");
 ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(3), "Deadline for calls to peer services.");
-
-ABSL_DECLARE_FLAG(uint32_t, workers_per_principal);  // common/worker_pool.cc
-ABSL_DECLARE_FLAG(uint32_t, queue_per_principal);
 
 namespace kp {
 
@@ -52,10 +48,7 @@ int ServiceMain(int argc, char** argv, const ServiceDefinition& definition) {
                         absl::GetFlag(FLAGS_db_connect_timeout)}) {
     validator.Check(d > absl::ZeroDuration(), "--db_*_timeout flags must be positive");
   }
-  validator.Check(static_cast<int>(absl::GetFlag(FLAGS_workers_per_principal)) <= WorkerThreadsFromFlags(),
-                  "--workers_per_principal must be 0 (half of --workers) to --workers");
-  validator.Check(absl::GetFlag(FLAGS_queue_per_principal) >= 1 && absl::GetFlag(FLAGS_queue_per_principal) <= 1000000,
-                  "--queue_per_principal must be 1 to 1000000 (calls of one principal that may wait for a worker)");
+  WorkerPool::ValidateFlags(validator, WorkerThreadsFromFlags());
   cache::ValidateRedisFlags(validator);
   if (definition.validate) definition.validate(validator);
   validator.ExitIfInvalid(definition.name.c_str());

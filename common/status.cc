@@ -64,10 +64,15 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status) {
   return out;
 }
 
+absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  absl::Status out(status.code(), message);
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 absl::Status WithinItem(const absl::Status& status, absl::string_view prefix) {
   if (status.ok()) return status;
-  absl::Status out(status.code(), absl::StrCat(prefix, ": ", status.message()));
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  absl::Status out = WithMessage(status, absl::StrCat(prefix, ": ", status.message()));
   auto violations = GetFieldViolations(status);
   if (!violations.empty()) {
     for (auto& v : violations) v.field = absl::StrCat(prefix, ".", v.field);

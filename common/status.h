@@ -58,6 +58,9 @@ class FieldViolations {
 // INVALID_ARGUMENT for one field, with a BadRequest payload.
 absl::Status InvalidField(std::string field, std::string description);
 
+// `status` with another message: the same code and details.
+absl::Status WithMessage(const absl::Status& status, absl::string_view message);
+
 // `status` about one item of a batch: its message starts with `prefix` ("requests[3]") and its
 // field violations' paths with "<prefix>."; other details are kept.
 absl::Status WithinItem(const absl::Status& status, absl::string_view prefix);

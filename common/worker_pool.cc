@@ -27,6 +27,13 @@ WorkerPool::Limits WorkerPool::LimitsFromFlags(int threads) {
   };
 }
 
+void WorkerPool::ValidateFlags(config::Validator& v, int threads) {
+  v.Check(static_cast<int>(absl::GetFlag(FLAGS_workers_per_principal)) <= threads,
+          "--workers_per_principal must be 0 (half of --workers) to --workers");
+  v.Check(absl::GetFlag(FLAGS_queue_per_principal) >= 1 && absl::GetFlag(FLAGS_queue_per_principal) <= 1000000,
+          "--queue_per_principal must be 1 to 1000000 (calls of one principal that may wait for a worker)");
+}
+
 WorkerPool::WorkerPool(int threads, Limits limits) : threads_count_(threads), limits_(limits) {
   threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });

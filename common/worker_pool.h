@@ -15,6 +15,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/config.h"
 #include "absl/synchronization/mutex.h"
 
 namespace kp {
@@ -27,6 +28,8 @@ class WorkerPool {
   };
   // Limits from --workers_per_principal and --queue_per_principal.
   static Limits LimitsFromFlags(int threads);
+  // Checks those flags for a pool of `threads`.
+  static void ValidateFlags(config::Validator& v, int threads);
 
   explicit WorkerPool(int threads) : WorkerPool(threads, LimitsFromFlags(threads)) {}
   WorkerPool(int threads, Limits limits);

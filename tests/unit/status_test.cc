@@ -36,7 +36,9 @@ TEST(Status, NotFoundListsTheFirstNamesThatFitAndCountsThemAll) {
     ASSERT_FALSE(listed.empty()) << n;
     EXPECT_LE(listed.size(), kMaxListedNames);
     EXPECT_EQ(listed, std::vector<std::string>(names.begin(), names.begin() + listed.size())) << n;
-    if (n <= 26) EXPECT_EQ(listed.size(), static_cast<size_t>(n));  // 26 of 76 bytes fit in 2 KiB
+    if (n <= 26) {
+      EXPECT_EQ(listed.size(), static_cast<size_t>(n));  // 26 of 76 bytes fit in 2 KiB
+    }
   }
   // Short names: the count bound.
   std::vector<std::string> short_names;

@@ -561,13 +561,10 @@ int RunScenarios() {
   json += "],\"peak_rss_mib\":{";
   std::string rss_md;
   bool first = true;
-  for (absl::string_view spec : absl::StrSplit(absl::GetFlag(FLAGS_pids), ',', absl::SkipEmpty())) {
-    std::vector<std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
-    int pid = 0;
-    if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &pid)) continue;
+  for (const auto& [label, pid] : LabelledPids(absl::GetFlag(FLAGS_pids))) {
     const double mib = kp::bench::PeakRssMiB(pid);
-    absl::StrAppendFormat(&json, "%s\"%s\":%.1f", first ? "" : ",", kv[0], mib);
-    absl::StrAppendFormat(&rss_md, "%s%s %.1f MiB", first ? "" : ", ", kv[0], mib);
+    absl::StrAppendFormat(&json, "%s\"%s\":%.1f", first ? "" : ",", label, mib);
+    absl::StrAppendFormat(&rss_md, "%s%s %.1f MiB", first ? "" : ", ", label, mib);
     first = false;
   }
   json += "}}\n";
