@@ -89,6 +89,15 @@ struct State {
           .Help("Responses not kept (the call ended RESOURCE_EXHAUSTED): their principal, or the gateway, held "
                 "too many bytes of responses not yet sent.")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& edge_refusals =
+      prometheus::BuildCounter().Name("kp_edge_refusals_total")
+          .Help("Calls refused or ended by the edge bounds, by reason: calls_total (the gateway is full), "
+                "calls_principal (the caller's share), calls_connection (one connection's calls), the same for "
+                "reflection_ and health_watch_ streams, send_timeout (an answer its caller did not read in time), "
+                "reflection_unauthenticated.")
+          .Register(*registry);
+  prometheus::Gauge& health_watches = prometheus::BuildGauge().Name("kp_health_watches")
+          .Help("grpc.health.v1 Watch streams open (capped by --max_health_watches).").Register(*registry).Add({});
   std::unique_ptr<prometheus::Exposer> exposer;
 
   absl::Mutex mu;
@@ -230,6 +239,13 @@ void RecordResponseRefused(const std::string& principal) {
   // (A rare event: the family finds the principal's series itself.)
   S().responses_refused.Add({{"principal", principal}}).Increment();
 }
+
+void RecordEdgeRefusal(const std::string& reason) {
+  // (A rare event, from a fixed set of reasons: the family finds the series itself.)
+  S().edge_refusals.Add({{"reason", reason}}).Increment();
+}
+
+void HealthWatches(double open) { S().health_watches.Set(open); }
 
 void RecordRedisError() { S().redis_errors.Increment(); }
 void RecordRedisRejected() { S().redis_rejected.Increment(); }

@@ -35,6 +35,12 @@ void RecordCacheStoreOverQuota(const std::string& principal);
 // principal (or the gateway) held too many.
 void ResponseBytesHeld(double bytes);
 void RecordResponseRefused(const std::string& principal);
+// A call the gateway's edge bounds refused or ended, by reason (a fixed set: calls_total,
+// calls_principal, calls_connection, the same for reflection_ and health_watch_, send_timeout,
+// reflection_unauthenticated).
+void RecordEdgeRefusal(const std::string& reason);
+// grpc.health.v1 Watch streams open.
+void HealthWatches(double open);
 
 // The gateway's calls to one backend: in flight, refused by its bulkhead, latency.
 class BackendMetrics {

@@ -11,7 +11,7 @@
 
 #include <grpc/grpc.h>
 
-#include <grpcpp/health_check_service_interface.h>
+#include <grpc/compression.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/flags/flag.h"
@@ -20,6 +20,7 @@
 #include "common/auth/authenticator.h"
 #include "common/call_log.h"
 #include "common/tls.h"
+#include "common/health.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -45,6 +46,9 @@ ABSL_FLAG(int, probe_port, 0,
 ABSL_FLAG(int, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message accepted (bytes); larger ones get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_concurrent_streams, 1000, "Calls one client connection may have open at once.");
+ABSL_FLAG(int, max_health_watches, 1000,
+          "grpc.health.v1 Watch streams open at once (anyone may open them), 4 per connection at most; "
+          "beyond, RESOURCE_EXHAUSTED (Check always answers).");
 ABSL_FLAG(int, workers, 8, "Threads for blocking work (database, outbound calls).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
@@ -64,6 +68,7 @@ ServerOptions ServerOptionsFromFlags(std::string name) {
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.probe_port = absl::GetFlag(FLAGS_probe_port);
   o.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  o.max_health_watches = absl::GetFlag(FLAGS_max_health_watches);
   return o;
 }
 
@@ -99,6 +104,8 @@ void ValidateServerFlags(config::Validator& v, bool calls_peers) {
   const int streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   v.Check(streams >= 1 && streams <= 1 << 20,
           absl::StrCat("--max_concurrent_streams must be 1 to 1048576, got ", streams));
+  const int watches = absl::GetFlag(FLAGS_max_health_watches);
+  v.Check(watches >= 1 && watches <= 1000000, absl::StrCat("--max_health_watches must be 1 to 1000000, got ", watches));
   const int workers = absl::GetFlag(FLAGS_workers);
   v.Check(workers >= 1 && workers <= 256, absl::StrCat("--workers must be 1..256, got ", workers));
   log::Level level;
@@ -147,15 +154,22 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
     log::Error("cannot serve metrics", {{"server", options.name}, {"error", status.ToString()}});
     return 1;
   }
-  grpc::EnableDefaultHealthCheckService(true);
+  // Health with bounded Watch streams (gRPC's default service bounds none).
+  grpc::EnableDefaultHealthCheckService(false);
+  HealthService health({.watches = options.max_health_watches});
 
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
                            tls::ServerCredentials(), &bound_port);
+  builder.RegisterService(&health);
   for (auto* service : services) builder.RegisterService(service);
   if (options.generic_service != nullptr) builder.RegisterCallbackGenericService(options.generic_service);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
+  // Compressed requests are refused (UNIMPLEMENTED, "Compression algorithm ... is disabled"):
+  // gRPC 1.51 inflates a message whole before it checks its size against the limit, so a 1 MiB
+  // gzip bomb would cost 1 GiB of memory. Only identity is enabled.
+  builder.AddChannelArgument(GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET, 1 << GRPC_COMPRESS_NONE);
   for (const auto& [name, value] : options.channel_args) builder.AddChannelArgument(name, value);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
@@ -165,7 +179,9 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // A client pinging more often than that (with nothing else to send) is sent GOAWAY
+  // ENHANCE_YOUR_CALM ("too_many_pings") at its third ping: a PING flood ends its connection.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(NewCallLogInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -190,10 +206,9 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
       return 1;
     }
   }
-  auto* health = server->GetHealthCheckService();
-  health->SetServingStatus(true);
+  health.SetServingStatus(true);
   probe_health.SetServing(true);
-  for (const auto& name : options.health_services) health->SetServingStatus(name, true);
+  for (const auto& name : options.health_services) health.SetServingStatus(name, true);
   if (!options.port_file.empty()) {
     // Write then rename so a reader never sees a half-written file.
     const std::string tmp = options.port_file + ".tmp";
@@ -209,7 +224,7 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   log::Info("draining", {{"server", options.name}, {"signal", signal_number},
                          {"drain_timeout_ms", static_cast<long long>(Ms(options.drain_timeout))}});
   // NOT_SERVING first so load balancers and probes stop routing here, then drain.
-  health->SetServingStatus(false);
+  health.SetServingStatus(false);
   probe_health.SetServing(false);
   if (options.lame_duck > absl::ZeroDuration()) {
     // Still serving every call; only the health answer has changed. A second signal cuts it short.
@@ -221,6 +236,8 @@ int RunServer(const ServerOptions& options, const std::vector<grpc::Service*>& s
   const absl::Time deadline = absl::Now() + options.drain_timeout;
   // Shutdown stops new calls and lets running ones finish, but then also waits for every
   // client to hang up its idle connection. Once no call is left, close those at once.
+  // Watch streams would hold the drain until its deadline: they end now (after NOT_SERVING).
+  health.Shutdown();
   std::thread shutdown([&] { server->Shutdown(absl::ToChronoTime(deadline)); });
   while (InFlightCalls() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
   grpc_server_cancel_all_calls(server->c_server());

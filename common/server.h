@@ -28,6 +28,7 @@ struct ServerOptions {
   absl::Duration keepalive_time = absl::Seconds(30);
   int max_message_bytes = 4 * 1024 * 1024;
   int max_concurrent_streams = 1000;  // per connection
+  int max_health_watches = 1000;      // grpc.health.v1 Watch streams open at once
   int metrics_port = 0;          // Prometheus /metrics over HTTP; 0 = none
   int probe_port = 0;            // plaintext grpc.health.v1 only, for Kubernetes probes; 0 = none
   // Full names of the services served, each reported by grpc.health.v1 on its own.

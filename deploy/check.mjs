@@ -5,7 +5,10 @@
 //    and is selected by a Service;
 //  - every Deployment has a HorizontalPodAutoscaler, a PodDisruptionBudget and a NetworkPolicy;
 //  - every pod (Jobs and CronJobs too) runs a pinned image tag (never latest), as non-root, with
-//    memory requests and limits and a read-only root filesystem.
+//    memory requests and limits and a read-only root filesystem;
+//  - the gateway is reached only through its HTTP/2 edge: every Service port selecting the
+//    gateway's pods targets a port of the pod's `edge` container (HAProxy with the kp-edge
+//    ConfigMap), and the gateway container listens on the pod's loopback (KP_HOST=127.0.0.1).
 // Usage: node deploy/check.mjs [overlay ...]   (default: dev prod). Exit 1 on any problem.
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -88,6 +91,36 @@ for (const overlay of overlays) {
       if (c.securityContext?.readOnlyRootFilesystem !== true) problem(overlay, `${id} ${c.name}: root filesystem not read-only`);
     }
     if (pod.securityContext?.runAsNonRoot !== true) problem(overlay, `${id} does not run as non-root`);
+  }
+  // The gateway behind its edge: clients reach the edge's ports only, the gateway listens on loopback.
+  for (const w of byKind("Deployment").filter((d) => d.metadata.name === "kp-gateway")) {
+    const pod = w.spec.template.spec;
+    const labels = w.spec.template.metadata.labels;
+    const edge = pod.containers.find((c) => c.name === "edge");
+    const gateway = pod.containers.find((c) => c.name === "gateway");
+    if (!edge) {
+      problem(overlay, "Deployment/kp-gateway has no edge container");
+      continue;
+    }
+    if (!(edge.command ?? []).some((a) => /(^|\/)haproxy$/.test(a))) problem(overlay, "Deployment/kp-gateway: the edge container does not run haproxy");
+    const edgeConfig = (pod.volumes ?? []).find((v) => v.configMap?.name?.startsWith("kp-edge"));
+    if (!edgeConfig || !byKind("ConfigMap").some((c) => c.metadata.name === edgeConfig.configMap.name)) {
+      problem(overlay, "Deployment/kp-gateway: the edge's ConfigMap (kp-edge) is not mounted or not rendered");
+    } else if (!(edge.volumeMounts ?? []).some((m) => m.name === edgeConfig.name)) {
+      problem(overlay, "Deployment/kp-gateway: the edge container does not mount its configuration");
+    }
+    const host = (gateway?.env ?? []).find((e) => e.name === "KP_HOST")?.value;
+    if (host !== "127.0.0.1") problem(overlay, `Deployment/kp-gateway: the gateway listens on ${host ?? "every address"}, not 127.0.0.1`);
+    if ((gateway?.ports ?? []).length > 0) problem(overlay, "Deployment/kp-gateway: the gateway container declares ports (the edge owns them)");
+    const edgePorts = new Map((edge.ports ?? []).map((p) => [p.name, p.containerPort]));
+    for (const svc of byKind("Service").filter((s) => selects(s.spec.selector, labels))) {
+      for (const port of svc.spec.ports) {
+        const target = port.targetPort ?? port.port;
+        if (!(typeof target === "string" ? edgePorts.has(target) : [...edgePorts.values()].includes(target))) {
+          problem(overlay, `Service/${svc.metadata.name} port ${port.name} targets ${target}, not a port of the edge container`);
+        }
+      }
+    }
   }
   console.log(`${overlay}: ${objects.length} objects checked`);
 }

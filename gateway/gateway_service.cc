@@ -4,6 +4,7 @@
 #include <google/protobuf/descriptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "common/utf8.h"
 #include "gateway/portal_service.h"
@@ -15,19 +16,14 @@ namespace {
 
 constexpr char kPortalService[] = "khartoum.gateway.v1.PortalService";
 // Reflection streams open at once: tools discovering the API need one or two each; each may hold
-// a request of up to --max_message_bytes.
-constexpr int kMaxReflectionStreams = 16;
+// a request of up to --max_message_bytes, and its answers count in the response budget.
+constexpr CallSlots::Limits kReflectionLimits{
+    .total = 64, .per_principal = 4, .per_connection = 4, .noun = "reflection streams open", .metric = "reflection"};
 
 }  // namespace
 
-GatewayService::GatewayService(Backends* backends, ResponseCache* cache, RateLimiter* limiter, ReadSlots* reads,
-                               ResponseBudget* responses, int max_in_flight)
-    : backends_(backends),
-      cache_(cache),
-      limiter_(limiter),
-      reads_(reads),
-      responses_(responses),
-      max_in_flight_(max_in_flight) {
+GatewayService::GatewayService(Backends* backends, ResponseCache* cache, Bounds bounds)
+    : backends_(backends), cache_(cache), bounds_(bounds), limiter_(bounds.limiter), reflection_slots_(kReflectionLimits) {
   AddBackend(*backends_->organisations);
   AddBackend(*backends_->events);
   AddBackend(*backends_->participants);
@@ -107,34 +103,34 @@ void GatewayService::AddPortal(const char* method, Task<absl::Status> (*build)(c
 grpc::ServerGenericBidiReactor* GatewayService::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
   const std::string& method = ctx->method();
   auto route = routes_.find(method);
-  if (route == routes_.end()) {
-    if (method == kReflectionMethod) {
-      if (reflection_streams_.fetch_add(1, std::memory_order_relaxed) >= kMaxReflectionStreams) {
-        reflection_streams_.fetch_sub(1, std::memory_order_relaxed);
-        return new Refused(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                        absl::StrCat("the gateway has ", kMaxReflectionStreams,
-                                                     " reflection streams open (its limit); retry shortly")));
-      }
-      return new ReflectionCall(&services_, &reflection_streams_);
-    }
+  const bool reflection = route == routes_.end() && method == kReflectionMethod;
+  if (route == routes_.end() && !reflection) {
     // (The message names no more than a bounded prefix of what the caller sent.)
     return new Refused(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                     absl::StrCat("the gateway serves no method ", utf8::Valid(absl::string_view(method).substr(0, 200)))));
   }
-  if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_) {
-    in_flight_.fetch_sub(1, std::memory_order_relaxed);
-    return new Refused(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                    absl::StrCat("the gateway has ", max_in_flight_,
-                                                 " calls in progress (its limit, --max_in_flight); retry shortly")));
-  }
+  // (Compressed requests never get here: gRPC refuses them, UNIMPLEMENTED "Compression algorithm
+  // 'gzip' is disabled", as the server enables no algorithm but identity; see common/server.cc.)
   // The caller is admitted (credentials, rate limit) before its request is read: a request
   // body is never buffered for a caller who may not call (up to --max_message_bytes each).
+  // Reflection too needs a valid token (any role): its streams hold requests and answers.
   absl::StatusOr<Forwarded> from = Admit(*ctx, limiter_);
   if (!from.ok()) {
-    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    if (reflection) metrics::RecordEdgeRefusal("reflection_unauthenticated");
     return new Refused(ToGrpcStatus(from.status()));
   }
-  return new UnaryCall(ctx, &route->second, *std::move(from), {&in_flight_, reads_, responses_});
+  // A reflection stream takes a slot of its own kind: tools exploring the API cannot take the
+  // calls' slots, nor calls theirs.
+  UnaryCall::Bounds bounds{reflection ? &reflection_slots_ : bounds_.slots, "", bounds_.reads, bounds_.responses,
+                           bounds_.send};
+  if (bounds.slots != nullptr) {
+    bounds.connection = ctx->peer();
+    if (absl::Status slot = bounds.slots->Acquire(from->principal.name, bounds.connection); !slot.ok()) {
+      return new Refused(ToGrpcStatus(slot));
+    }
+  }
+  if (reflection) return new ReflectionCall(ctx, &services_, from->principal.name, std::move(bounds));
+  return new UnaryCall(ctx, &route->second, *std::move(from), std::move(bounds));
 }
 
 }  // namespace kp::gateway

@@ -13,8 +13,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "gateway/backends.h"
+#include "gateway/call_slots.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/response_cache.h"
+#include "gateway/send_deadlines.h"
 #include "gateway/task.h"
 #include "gateway/unary_call.h"
 
@@ -22,11 +24,18 @@ namespace kp::gateway {
 
 class GatewayService final : public grpc::CallbackGenericService {
  public:
-  // `max_in_flight`: calls in progress at once; beyond it a call is refused (UNAVAILABLE) before
-  // its request is read. `limiter` (rate limits), `reads` (requests being read per principal) and
-  // `responses` (bytes of responses not yet sent) may be null: no bound.
-  GatewayService(Backends* backends, ResponseCache* cache, RateLimiter* limiter, ReadSlots* reads,
-                 ResponseBudget* responses, int max_in_flight);
+  // What bounds the calls (each may be null: no bound): `limiter` (rate limits), `slots` (calls in
+  // progress, in all, per principal, per connection: beyond, a call is refused before its request
+  // is read), `reads` (requests being read per principal), `responses` (bytes of responses not
+  // yet sent), `send` (how long an answer may wait for its caller to read it).
+  struct Bounds {
+    RateLimiter* limiter = nullptr;
+    CallSlots* slots = nullptr;
+    ReadSlots* reads = nullptr;
+    ResponseBudget* responses = nullptr;
+    SendDeadlines* send = nullptr;
+  };
+  GatewayService(Backends* backends, ResponseCache* cache, Bounds bounds);
 
   // Full names of the services served (health and reflection included), for health and reflection.
   const std::vector<std::string>& services() const { return services_; }
@@ -42,13 +51,9 @@ class GatewayService final : public grpc::CallbackGenericService {
 
   Backends* const backends_;
   ResponseCache* const cache_;
-  RateLimiter* const limiter_;
-  ReadSlots* const reads_;
-  ResponseBudget* const responses_;
-  const int max_in_flight_;
-  std::atomic<int> in_flight_{0};
-  // Reflection streams open (unauthenticated, as on the backends: bounded on their own).
-  std::atomic<int> reflection_streams_{0};
+  const Bounds bounds_;
+  RateLimiter* const limiter_;  // (bounds_.limiter)
+  CallSlots reflection_slots_;
   absl::flat_hash_map<std::string, UnaryCall::Handler> routes_;  // by "/pkg.Service/Method"
   std::vector<std::string> services_;
 };

@@ -1,5 +1,6 @@
 // kp-gateway: PortalService (aggregated reads) and the three backend services on one
 // endpoint, with a Redis response cache.
+#include <algorithm>
 #include <memory>
 #include <thread>
 
@@ -28,6 +29,13 @@ ABSL_FLAG(int, backend_max_in_flight, 256,
 ABSL_FLAG(int, max_in_flight, 4096,
           "Calls in progress in this gateway at once; beyond it a call is refused with UNAVAILABLE before "
           "its request is read.");
+ABSL_FLAG(int, principal_max_in_flight, 0,
+          "Calls in progress one principal may have in this gateway at once (its share of --max_in_flight); "
+          "beyond it its calls are refused with RESOURCE_EXHAUSTED before their requests are read, while "
+          "other principals' go on. 0: a quarter of --max_in_flight.");
+ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(20),
+          "How long a finished call may wait for its caller to take the answer (HTTP/2 flow control: a caller "
+          "that never reads): then it is cancelled, and its slot and memory freed.");
 ABSL_FLAG(int, unsent_responses_mib, 96,
           "MiB of responses the gateway may hold that its callers have not read yet; beyond it calls end "
           "RESOURCE_EXHAUSTED instead of growing its memory. 0: no bound.");
@@ -80,6 +88,12 @@ int main(int argc, char** argv) {
                   "--backend_max_in_flight must be 1 to 100000");
   validator.Check(absl::GetFlag(FLAGS_max_in_flight) >= 1 && absl::GetFlag(FLAGS_max_in_flight) <= 1000000,
                   "--max_in_flight must be 1 to 1000000");
+  validator.Check(absl::GetFlag(FLAGS_principal_max_in_flight) >= 0 &&
+                      absl::GetFlag(FLAGS_principal_max_in_flight) <= absl::GetFlag(FLAGS_max_in_flight),
+                  "--principal_max_in_flight must be 0 (a quarter of --max_in_flight) to --max_in_flight");
+  validator.Check(absl::GetFlag(FLAGS_send_timeout) >= absl::Milliseconds(100) &&
+                      absl::GetFlag(FLAGS_send_timeout) <= absl::Hours(1),
+                  "--send_timeout must be 100ms to 1h");
   // (A bound below the largest message would refuse every large response.)
   for (const auto& [name, mib] : {std::pair{"--unsent_responses_mib", absl::GetFlag(FLAGS_unsent_responses_mib)},
                                   std::pair{"--unsent_responses_per_principal_mib",
@@ -133,14 +147,22 @@ int main(int argc, char** argv) {
   gw::ResponseBudget responses(static_cast<size_t>(absl::GetFlag(FLAGS_unsent_responses_mib)) << 20,
                                static_cast<size_t>(absl::GetFlag(FLAGS_unsent_responses_per_principal_mib)) << 20);
   gw::ReadSlots reads(absl::GetFlag(FLAGS_principal_reads), absl::GetFlag(FLAGS_principal_waiting_reads));
-  gw::GatewayService gateway(&backends, &cache, &limiter, &reads, &responses, absl::GetFlag(FLAGS_max_in_flight));
+  kp::ServerOptions options = kp::ServerOptionsFromFlags("kp-gateway");
+  const int max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  const int principal_share = absl::GetFlag(FLAGS_principal_max_in_flight);
+  gw::CallSlots slots({.total = max_in_flight,
+                       .per_principal = principal_share > 0 ? principal_share : std::max(1, max_in_flight / 4),
+                       .per_connection = options.max_concurrent_streams});
+  gw::SendDeadlines send(absl::GetFlag(FLAGS_send_timeout));
+  gw::GatewayService gateway(&backends, &cache,
+                             {.limiter = &limiter, .slots = &slots, .reads = &reads, .responses = &responses,
+                              .send = &send});
 
   absl::Notification stop_stats;
   std::thread stats([&] {
     while (!stop_stats.WaitForNotificationWithTimeout(absl::GetFlag(FLAGS_stats_interval))) LogCacheCounters(cache);
   });
 
-  kp::ServerOptions options = kp::ServerOptionsFromFlags("kp-gateway");
   if (options.port < 0) options.port = 50050;
   if (options.metrics_port < 0) options.metrics_port = 9090;
   options.health_services = gateway.services();

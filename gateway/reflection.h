@@ -13,6 +13,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/container/flat_hash_set.h"
+#include "gateway/unary_call.h"
 
 namespace kp::gateway {
 
@@ -21,23 +22,26 @@ inline constexpr char kReflectionMethod[] = "/grpc.reflection.v1alpha.ServerRefl
 // One reflection stream: each request read is answered, in order, until the client half-closes.
 class ReflectionCall final : public grpc::ServerGenericBidiReactor {
  public:
-  // `services`: the full names listed by list_services. `streams` counts this stream until
-  // gRPC is done with it.
-  ReflectionCall(const std::vector<std::string>* services, std::atomic<int>* streams);
+  // `services`: the full names listed by list_services. `bounds` as for a unary call: its slot
+  // (of `principal`, on its connection) is held until gRPC is done with the stream, each answer's
+  // bytes count in the response budget until sent, and an answer not read in time cancels it.
+  ReflectionCall(grpc::GenericCallbackServerContext* ctx, const std::vector<std::string>* services,
+                 std::string principal, UnaryCall::Bounds bounds);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
-  void OnDone() override {
-    streams_->fetch_sub(1, std::memory_order_relaxed);
-    delete this;
-  }
+  void OnDone() override;
 
  private:
   // The response to one request (serialized ServerReflectionResponse).
   std::string Answer(const std::string& request);
 
+  grpc::GenericCallbackServerContext* const ctx_;
   const std::vector<std::string>* services_;
-  std::atomic<int>* const streams_;
+  const std::string principal_;
+  const UnaryCall::Bounds bounds_;
+  size_t held_ = 0;  // bytes of the answer being written, held in bounds_.responses
+  SendDeadlines::Entry* sending_ = nullptr;
   grpc::ByteBuffer request_, response_;
   // Files already sent on this stream: each goes out once, with the dependencies not yet sent.
   absl::flat_hash_set<std::string> sent_;

@@ -40,7 +40,7 @@ UnaryCall::UnaryCall(grpc::GenericCallbackServerContext* ctx, const Handler* han
     case ReadSlots::Admission::kWait:
       return;  // a Release starts it (or OnCancel ends it)
     case ReadSlots::Admission::kRefuse:
-      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+      End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "too many calls of this principal are waiting for their requests to be read; send "
                           "each request whole, or make fewer calls at once"));
       return;
@@ -49,9 +49,15 @@ UnaryCall::UnaryCall(grpc::GenericCallbackServerContext* ctx, const Handler* han
 
 void UnaryCall::StartReading() { StartRead(&request_); }
 
+void UnaryCall::End(const grpc::Status& status) {
+  if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
+  Finish(status);
+}
+
 void UnaryCall::OnDone() {
+  if (bounds_.send != nullptr) bounds_.send->Done(sending_);
   if (held_ > 0) bounds_.responses->Release(principal_, held_);
-  if (bounds_.in_flight != nullptr) bounds_.in_flight->fetch_sub(1, std::memory_order_relaxed);
+  if (bounds_.slots != nullptr) bounds_.slots->Release(principal_, bounds_.connection);
   delete this;
 }
 
@@ -62,7 +68,7 @@ void UnaryCall::OnReadDone(bool ok) {
   }
   if (!ok) {
     // The stream ended before a request came: the caller has gone (or sent none).
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request arrived"));
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request arrived"));
     return;
   }
   (*handler_)(this, std::move(from_));
@@ -72,24 +78,25 @@ void UnaryCall::OnCancel() {
   cancel_->Cancel();
   // Still waiting for a read slot: it will never read.
   if (bounds_.reads != nullptr && bounds_.reads->Forget(principal_, this)) {
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request was read"));
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request was read"));
   }
 }
 
 void UnaryCall::Reply(const grpc::Status& status, grpc::ByteBuffer response) {
   if (!status.ok()) {
-    Finish(status);
+    End(status);
     return;
   }
   const size_t bytes = response.Length();
   if (bounds_.responses != nullptr && !bounds_.responses->Hold(principal_, bytes)) {
-    Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+    End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "the gateway holds too many responses not yet read by this caller (or by all callers); "
                         "read the answers of earlier calls, or make fewer at once"));
     return;
   }
   held_ = bytes;
   response_ = std::move(response);
+  if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
   StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
 }
 

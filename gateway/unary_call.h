@@ -13,10 +13,12 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "gateway/call_context.h"
+#include "gateway/call_slots.h"
 #include "gateway/cancel_scope.h"
 #include "gateway/read_slots.h"
 #include "gateway/response_budget.h"
 #include "gateway/response_cache.h"
+#include "gateway/send_deadlines.h"
 
 namespace kp::gateway {
 
@@ -24,13 +26,16 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
  public:
   // Runs the call, its caller admitted (see call_context.h) and its request read.
   using Handler = std::function<void(UnaryCall*, Forwarded from)>;
-  // What bounds the calls in progress (any may be null): `in_flight` counts this call until gRPC
-  // is done with it; `reads` bounds the requests being read per principal; `responses` holds its
-  // response's bytes until they are sent.
+  // What bounds the calls in progress (any may be null): `slots` holds this call's slot (taken
+  // for it on `connection`) until gRPC is done with it; `reads` bounds the requests being read per
+  // principal; `responses` holds its response's bytes until they are sent; `send` cancels it if
+  // its caller does not take its answer in time.
   struct Bounds {
-    std::atomic<int>* in_flight = nullptr;
+    CallSlots* slots = nullptr;
+    std::string connection;
     ReadSlots* reads = nullptr;
     ResponseBudget* responses = nullptr;
+    SendDeadlines* send = nullptr;
   };
   // `handler` (which outlives the call) is run once the request has arrived.
   UnaryCall(grpc::GenericCallbackServerContext* ctx, const Handler* handler, Forwarded from, Bounds bounds);
@@ -55,12 +60,16 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   void OnDone() override;
 
  private:
+  // Finish(status), the answer under the send deadline.
+  void End(const grpc::Status& status);
+
   grpc::GenericCallbackServerContext* const ctx_;
   const Handler* const handler_;
   Forwarded from_;
   const std::string principal_;
   const Bounds bounds_;
   size_t held_ = 0;  // bytes held in bounds_.responses
+  SendDeadlines::Entry* sending_ = nullptr;
   grpc::ByteBuffer request_, response_;
   const std::shared_ptr<CancelScope> cancel_ = std::make_shared<CancelScope>();
 };

@@ -3,6 +3,7 @@
 // entry and junk makes none; rate limits per principal; a token's role changing under load
 // never puts personal data in another view's entries; Redis restarted twenty times loses no
 // invalidation; Redis hanging costs a call at most --redis_timeout.
+#include <algorithm>
 #include <signal.h>
 
 #include <atomic>
@@ -474,50 +475,75 @@ TEST(CacheSafety, AServiceReplacingOneThatDiedOwingBumpsBumpsBeforeItServes) {
 // --- Redis hanging -------------------------------------------------------------------------------
 
 TEST(CacheSafety, AHungRedisCostsACallAtMostTheRedisTimeout) {
-  // The suite's servers run with --redis_timeout=100ms (the default).
+  // The suite's servers run with --redis_timeout=100ms (the default). A call that waited for
+  // Redis twice (connecting, then the command, each with its own timeout: the bug this guards)
+  // costs 200 ms or more over a call with Redis well, every time; one that shares one allowance,
+  // 100 ms and a little more. A busy machine can add as much to one call by chance, but not to
+  // every round: a round passes when its worst read and write stay within 140 ms over the
+  // baseline (taken in this test), and the test passes when one of three rounds does.
   const ev1::Event e = NewEvent();
   ASSERT_EQ(GetEvent(e.name()).status.ok(), true);
   auto events = ev1::EventService::NewStub(grpc::CreateChannel(S().events().address(), grpc::InsecureChannelCredentials()));
-  absl::Duration worst_read = absl::ZeroDuration(), worst_write = absl::ZeroDuration();
-  for (const bool debug_sleep : {false, true}) {
-    std::thread sleeper;
-    if (debug_sleep) {
-      // Redis busy (a slow command) rather than stopped: connections are accepted, nothing answers.
-      sleeper = std::thread([] {
-        cache::RedisOptions options;
-        options.address = S().redis().address();
-        options.command_timeout = options.connect_timeout = absl::Seconds(5);
-        cache::RedisClient slow(options);
-        (void)slow.Command({"DEBUG", "SLEEP", "1.5"});
-      });
-      absl::SleepFor(absl::Milliseconds(50));  // let the DEBUG SLEEP start
-    } else {
-      S().redis().Signal(SIGSTOP);
-    }
-    for (int i = 0; i < 4; ++i) {
-      absl::Time start = absl::Now();
-      const GatewayRead r = GetEvent(e.name());
-      worst_read = std::max(worst_read, absl::Now() - start);
-      EXPECT_TRUE(r.status.ok()) << r.status.error_message();
-      ev1::UpdateEventRequest update;
-      update.mutable_event()->set_name(e.name());
-      update.mutable_event()->set_title(absl::StrCat("Hung ", debug_sleep, " ", i));
-      update.mutable_update_mask()->add_paths("title");
-      ev1::UpdateEventResponse updated;
-      start = absl::Now();
-      EXPECT_TRUE(events->UpdateEvent(K().As("editor").get(), update, &updated).ok());
-      worst_write = std::max(worst_write, absl::Now() - start);
-    }
-    if (debug_sleep) {
-      sleeper.join();
-    } else {
-      S().redis().Signal(SIGCONT);
-    }
+  // The costs of one read through the gateway and one write.
+  auto measure = [&](const std::string& title) {
+    absl::Time start = absl::Now();
+    const GatewayRead r = GetEvent(e.name());
+    const absl::Duration read = absl::Now() - start;
+    EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+    ev1::UpdateEventRequest update;
+    update.mutable_event()->set_name(e.name());
+    update.mutable_event()->set_title(title);
+    update.mutable_update_mask()->add_paths("title");
+    ev1::UpdateEventResponse updated;
+    start = absl::Now();
+    EXPECT_TRUE(events->UpdateEvent(K().As("editor").get(), update, &updated).ok());
+    return std::pair{read, absl::Now() - start};
+  };
+  std::vector<absl::Duration> base_reads, base_writes;
+  for (int i = 0; i < 8; ++i) {
+    const auto [read, write] = measure(absl::StrCat("Well ", i));
+    base_reads.push_back(read);
+    base_writes.push_back(write);
   }
-  // 100 ms on Redis at most, plus the call's own few milliseconds.
-  EXPECT_LE(worst_read, absl::Milliseconds(140));
-  EXPECT_LE(worst_write, absl::Milliseconds(140));
-  std::cout << "worst read " << worst_read << ", worst write " << worst_write << " with Redis hung\n";
+  std::sort(base_reads.begin(), base_reads.end());
+  std::sort(base_writes.begin(), base_writes.end());
+  const absl::Duration base_read = base_reads[4], base_write = base_writes[4];
+  // The round whose worst call exceeded its baseline least: that excess.
+  absl::Duration best_excess = absl::InfiniteDuration();
+  for (int round = 0; round < 3; ++round) {
+    absl::Duration worst_read = absl::ZeroDuration(), worst_write = absl::ZeroDuration();
+    for (const bool debug_sleep : {false, true}) {
+      std::thread sleeper;
+      if (debug_sleep) {
+        // Redis busy (a slow command) rather than stopped: connections are accepted, nothing answers.
+        sleeper = std::thread([] {
+          cache::RedisOptions options;
+          options.address = S().redis().address();
+          options.command_timeout = options.connect_timeout = absl::Seconds(5);
+          cache::RedisClient slow(options);
+          (void)slow.Command({"DEBUG", "SLEEP", "1.5"});
+        });
+        absl::SleepFor(absl::Milliseconds(50));  // let the DEBUG SLEEP start
+      } else {
+        S().redis().Signal(SIGSTOP);
+      }
+      for (int i = 0; i < 4; ++i) {
+        const auto [read, write] = measure(absl::StrCat("Hung ", round, " ", debug_sleep, " ", i));
+        worst_read = std::max(worst_read, read);
+        worst_write = std::max(worst_write, write);
+      }
+      if (debug_sleep) {
+        sleeper.join();
+      } else {
+        S().redis().Signal(SIGCONT);
+      }
+    }
+    std::cout << "round " << round << ": worst read " << worst_read << " (Redis well: " << base_read
+              << "), worst write " << worst_write << " (Redis well: " << base_write << ") with Redis hung\n";
+    best_excess = std::min(best_excess, std::max(worst_read - base_read, worst_write - base_write));
+    if (best_excess <= absl::Milliseconds(140)) break;
+  }
+  EXPECT_LE(best_excess, absl::Milliseconds(140));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Clients that give up: tens of thousands of calls through every gateway path (proxied, cached
 // hit, cached miss, coalesced, portal) with deadlines of 0.1 to 10 ms, calls cancelled in
-// flight, load generators killed with SIGKILL mid-run, and connections reset before, during and
-// after their first request. Afterwards every process still serves, the gateway's memory is
+// flight, load generators killed with SIGKILL mid-run, connections reset before, during and
+// after their first request, and the HTTP/2 edge attacks (tools/h2attack.py: callers that never
+// read, gzip bombs, rapid reset, PING/SETTINGS floods, hanging reflection and health streams). Afterwards every process still serves, the gateway's memory is
 // back near where it was, and no log holds an assertion or a sanitizer report. CI also runs
 // this binary built with AddressSanitizer and UndefinedBehaviorSanitizer (scripts/dev sanitize).
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -188,6 +190,41 @@ void KillLoadGeneratorMidRun(const std::string& address, const std::string& scen
   waitpid(pid, nullptr, 0);
 }
 
+// The HTTP/2 edge attacks of tools/h2attack.py against `address`, each briefly (bounded in time
+// and count): clients that never read, gzip bombs, rapid reset, PING and SETTINGS floods,
+// reflection and health streams that hang. Returns how many attacks exited non-zero.
+int RunEdgeAttacks(const std::string& address) {
+  const std::string tool = std::string(KP_SOURCE_DIR) + "/tools/h2attack.py";
+  const std::vector<std::vector<std::string>> attacks = {
+      {"never-read", address, "--token=storm", "--connections=4", "--streams=100", "--seconds=3"},
+      {"gzip-bomb", address, "--token=storm", "--count=2", "--inflated-mib=64"},
+      {"rapid-reset", address, "--token=storm", "--seconds=2", "--max-streams=20000"},
+      {"ping-flood", address, "--frames=5000"},
+      {"settings-flood", address, "--frames=5000"},
+      {"reflection-hang", address, "--token=storm", "--streams=16", "--seconds=2"},
+      {"health-watch", address, "--streams=200", "--seconds=2"},
+  };
+  int failed = 0;
+  for (const auto& attack : attacks) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      freopen("/dev/null", "w", stdout);
+      std::vector<char*> argv{const_cast<char*>("/usr/bin/python3"), const_cast<char*>(tool.c_str())};
+      for (const auto& a : attack) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      std::cout << "attack " << attack[0] << " on " << address << " exited with status " << status << "\n";
+      ++failed;
+    }
+  }
+  return failed;
+}
+
 int64_t Metric(ServiceProcess& p, const std::string& family, const std::string& label) {
   return static_cast<int64_t>(SumSamples(Scrape(p.metrics_port()), family, label));
 }
@@ -287,6 +324,8 @@ TEST(Resilience, ClientsGivingUpOnEveryGatewayPathCrashNothingAndLeakNothing) {
       KillLoadGeneratorMidRun(S().gateway().address(), "overview", hot.name(), after);
     }
     for (ServiceProcess* p : {&S().gateway(), g_uncached.get()}) ResetConnections(p->port(), 200);
+    // The edge attacks too, on both gateways.
+    for (ServiceProcess* p : {&S().gateway(), g_uncached.get()}) EXPECT_EQ(RunEdgeAttacks(p->address()), 0);
     // Everything still serves, and the gateways' calls in flight drain to none.
     for (ServiceProcess* p : {&S().gateway(), g_uncached.get(), &S().organisations(), &S().events(), &S().participants()}) {
       EXPECT_TRUE(WaitForServing(p->address(), absl::Seconds(10)).ok()) << p->log_path();

@@ -1,0 +1,52 @@
+// A bound on how long a finished call may wait for its caller to take the answer. A caller that
+// never reads (an HTTP/2 stream window of 0, a connection that is never drained) leaves its calls
+// in progress forever: their slots, their responses' bytes and their memory stay taken. Each call
+// that has finished its work registers here; one not done within --send_timeout is cancelled
+// (its stream reset), which frees everything it held.
+#pragma once
+
+#include <atomic>
+#include <list>
+#include <thread>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace kp::gateway {
+
+class SendDeadlines {
+ public:
+  explicit SendDeadlines(absl::Duration timeout);
+  ~SendDeadlines();
+  SendDeadlines(const SendDeadlines&) = delete;
+  SendDeadlines& operator=(const SendDeadlines&) = delete;
+
+  class Entry;
+  // `ctx`'s answer is on its way: cancel the call if it is not Done within the timeout. The
+  // entry is the call's until it passes it to Done.
+  Entry* Start(grpc::ServerContextBase* ctx);
+  // The call is done (from its OnDone, before its context goes): never cancelled after this returns.
+  void Done(Entry* entry);
+
+  // Calls cancelled so far (for tests and logs).
+  long long cancelled() const;
+
+ private:
+  void Run();
+
+  const absl::Duration timeout_;
+  mutable absl::Mutex mu_;
+  // In the order they started, which is the order of their deadlines (one timeout for all).
+  std::list<Entry*> waiting_ ABSL_GUARDED_BY(mu_);
+  long long cancelled_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // The thread cancelling a call: gRPC may run that call's OnDone on it, inside TryCancel, while
+  // it holds mu_ (Done then takes no lock).
+  std::atomic<std::thread::id> cancelling_{};
+  std::thread thread_;
+};
+
+}  // namespace kp::gateway
