@@ -44,7 +44,7 @@ void ReflectionCall::OnReadDone(bool ok) {
                           "the gateway holds too many answers not yet read by this caller; read them first"));
     return;
   }
-  held_ = bytes;
+  if (bounds_.responses != nullptr) held_ = bytes;
   if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
   StartWrite(&response_);
 }

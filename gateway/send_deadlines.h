@@ -5,7 +5,7 @@
 // (its stream reset), which frees everything it held.
 #pragma once
 
-#include <atomic>
+#include <chrono>
 #include <list>
 #include <thread>
 
@@ -37,15 +37,15 @@ class SendDeadlines {
  private:
   void Run();
 
-  const absl::Duration timeout_;
+  const std::chrono::nanoseconds timeout_;  // (steady clock: a wall-clock step cancels nothing)
   mutable absl::Mutex mu_;
   // In the order they started, which is the order of their deadlines (one timeout for all).
   std::list<Entry*> waiting_ ABSL_GUARDED_BY(mu_);
   long long cancelled_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  // The thread cancelling a call: gRPC may run that call's OnDone on it, inside TryCancel, while
-  // it holds mu_ (Done then takes no lock).
-  std::atomic<std::thread::id> cancelling_{};
+  // The thread running TryCancel (outside mu_), while it does: gRPC may run that call's OnDone
+  // inside TryCancel on it, and Done must not wait for itself there.
+  std::thread::id cancelling_thread_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

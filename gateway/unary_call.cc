@@ -94,7 +94,7 @@ void UnaryCall::Reply(const grpc::Status& status, grpc::ByteBuffer response) {
                         "read the answers of earlier calls, or make fewer at once"));
     return;
   }
-  held_ = bytes;
+  if (bounds_.responses != nullptr) held_ = bytes;
   response_ = std::move(response);
   if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
   StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
