@@ -1,8 +1,8 @@
 // HealthService: see health.h.
 #include "common/health.h"
 
-#include "absl/strings/str_cat.h"
 #include "common/metrics.h"
+#include "common/status.h"
 
 namespace kp {
 
@@ -82,7 +82,13 @@ class RefusedWatch final : public grpc::ServerWriteReactor<HealthCheckResponse> 
 
 }  // namespace
 
-HealthService::HealthService(Limits limits) : limits_(limits) {
+HealthService::HealthService(Limits limits)
+    : slots_({.total = limits.watches,
+              .per_principal = limits.watches,  // (anonymous: no principal to share among)
+              .per_connection = limits.watches_per_connection,
+              .noun = "health Watch streams open",
+              .metric = "health_watch",
+              .when_full = absl::StatusCode::kResourceExhausted}) {
   absl::MutexLock lock(&mu_);
   serving_[""] = true;
 }
@@ -124,10 +130,9 @@ int HealthService::watches() const {
 }
 
 void HealthService::Forget(Watcher* watcher, const std::string& connection) {
+  slots_.Release("", connection);
   absl::MutexLock lock(&mu_);
   watchers_.erase(watcher);
-  auto it = by_connection_.find(connection);
-  if (it != by_connection_.end() && --it->second <= 0) by_connection_.erase(it);
   metrics::HealthWatches(static_cast<double>(watchers_.size()));
 }
 
@@ -153,20 +158,9 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(grpc::Callba
   std::string connection = ctx->peer();
   absl::MutexLock lock(&mu_);
   if (shut_down_) return new RefusedWatch(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
-  if (static_cast<int>(watchers_.size()) >= limits_.watches) {
-    metrics::RecordEdgeRefusal("health_watch_total");
-    return new RefusedWatch(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("this server has ", limits_.watches, " health Watch streams open (its limit); use Check")));
+  if (absl::Status slot = slots_.Acquire("", connection); !slot.ok()) {
+    return new RefusedWatch(ToGrpcStatus(slot));
   }
-  int& mine = by_connection_[connection];
-  if (mine >= limits_.watches_per_connection) {
-    metrics::RecordEdgeRefusal("health_watch_connection");
-    return new RefusedWatch(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                         absl::StrCat("this connection has ", limits_.watches_per_connection,
-                                                      " health Watch streams open (a connection's limit)")));
-  }
-  ++mine;
   auto* watcher = new Watcher(this, request->service(), std::move(connection));
   watchers_.insert(watcher);
   metrics::HealthWatches(static_cast<double>(watchers_.size()));

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "common/call_slots.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -48,11 +49,10 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
   void Notify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(Watcher* watcher, const std::string& connection);
 
-  const Limits limits_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, bool> serving_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, int> by_connection_ ABSL_GUARDED_BY(mu_);
+  CallSlots slots_;  // the Watch streams open, in all and per connection
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -23,7 +23,7 @@ constexpr CallSlots::Limits kReflectionLimits{
 }  // namespace
 
 GatewayService::GatewayService(Backends* backends, ResponseCache* cache, Bounds bounds)
-    : backends_(backends), cache_(cache), bounds_(bounds), limiter_(bounds.limiter), reflection_slots_(kReflectionLimits) {
+    : backends_(backends), cache_(cache), bounds_(bounds), reflection_slots_(kReflectionLimits) {
   AddBackend(*backends_->organisations);
   AddBackend(*backends_->events);
   AddBackend(*backends_->participants);
@@ -46,7 +46,7 @@ void GatewayService::AddBackend(Backend& backend) {
     const std::string path = absl::StrCat("/", service->full_name(), "/", method->name());
     if (IsCacheable(method->name())) {
       routes_[path] = [this, &backend, type = method->input_type()](UnaryCall* call, Forwarded from) {
-        ForwardCached(call, backend, *cache_, limiter_, std::move(from), type);
+        ForwardCached(call, backend, *cache_, bounds_.limiter, std::move(from), type);
       };
     } else {
       routes_[path] = [&backend](UnaryCall* call, Forwarded from) { Forward(call, backend, from); };
@@ -89,7 +89,7 @@ void GatewayService::AddPortal(const char* method, Task<absl::Status> (*build)(c
                   if (status.ok()) {
                     loaded.body = state->response.SerializeAsString();
                     loaded.within_quota =
-                        limiter_ == nullptr || limiter_->AdmitCacheStore(state->from.principal, loaded.body.size());
+                        bounds_.limiter == nullptr || bounds_.limiter->AdmitCacheStore(state->from.principal, loaded.body.size());
                   }
                   done(std::move(loaded));
                 });
@@ -114,14 +114,14 @@ grpc::ServerGenericBidiReactor* GatewayService::CreateReactor(grpc::GenericCallb
   // The caller is admitted (credentials, rate limit) before its request is read: a request
   // body is never buffered for a caller who may not call (up to --max_message_bytes each).
   // Reflection too needs a valid token (any role): its streams hold requests and answers.
-  absl::StatusOr<Forwarded> from = Admit(*ctx, limiter_);
+  absl::StatusOr<Forwarded> from = Admit(*ctx, bounds_.limiter);
   if (!from.ok()) {
     if (reflection) metrics::RecordEdgeRefusal("reflection_unauthenticated");
     return new Refused(ToGrpcStatus(from.status()));
   }
   // A reflection stream takes a slot of its own kind: tools exploring the API cannot take the
   // calls' slots, nor calls theirs.
-  UnaryCall::Bounds bounds{reflection ? &reflection_slots_ : bounds_.slots, "", bounds_.reads, bounds_.responses,
+  CallBounds bounds{reflection ? &reflection_slots_ : bounds_.slots, "", bounds_.reads, bounds_.responses,
                            bounds_.send};
   if (bounds.slots != nullptr) {
     bounds.connection = ctx->peer();

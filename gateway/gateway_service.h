@@ -13,7 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "gateway/backends.h"
-#include "gateway/call_slots.h"
+#include "common/call_slots.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/response_cache.h"
 #include "gateway/send_deadlines.h"
@@ -52,7 +52,6 @@ class GatewayService final : public grpc::CallbackGenericService {
   Backends* const backends_;
   ResponseCache* const cache_;
   const Bounds bounds_;
-  RateLimiter* const limiter_;  // (bounds_.limiter)
   CallSlots reflection_slots_;
   absl::flat_hash_map<std::string, UnaryCall::Handler> routes_;  // by "/pkg.Service/Method"
   std::vector<std::string> services_;

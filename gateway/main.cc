@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
   kp::ServerOptions options = kp::ServerOptionsFromFlags("kp-gateway");
   const int max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
   const int principal_share = absl::GetFlag(FLAGS_principal_max_in_flight);
-  gw::CallSlots slots({.total = max_in_flight,
+  kp::CallSlots slots({.total = max_in_flight,
                        .per_principal = principal_share > 0 ? principal_share : std::max(1, max_in_flight / 4),
                        .per_connection = options.max_concurrent_streams});
   gw::SendDeadlines send(absl::GetFlag(FLAGS_send_timeout));

@@ -18,17 +18,9 @@ using google::protobuf::FileDescriptor;
 }  // namespace
 
 ReflectionCall::ReflectionCall(grpc::GenericCallbackServerContext* ctx, const std::vector<std::string>* services,
-                               std::string principal, UnaryCall::Bounds bounds)
-    : ctx_(ctx),
-      services_(services), principal_(std::move(principal)), bounds_(std::move(bounds)) {
+                               std::string principal, CallBounds bounds)
+    : ctx_(ctx), services_(services), hold_(std::move(principal), std::move(bounds)) {
   StartRead(&request_);
-}
-
-void ReflectionCall::OnDone() {
-  if (bounds_.send != nullptr) bounds_.send->Done(sending_);
-  if (held_ > 0) bounds_.responses->Release(principal_, held_);
-  if (bounds_.slots != nullptr) bounds_.slots->Release(principal_, bounds_.connection);
-  delete this;
 }
 
 void ReflectionCall::OnReadDone(bool ok) {
@@ -38,20 +30,17 @@ void ReflectionCall::OnReadDone(bool ok) {
   }
   response_ = ToByteBuffer(Answer(ToString(request_)));
   request_.Clear();
-  const size_t bytes = response_.Length();
-  if (bounds_.responses != nullptr && !bounds_.responses->Hold(principal_, bytes)) {
+  if (!hold_.HoldAnswer(response_.Length())) {
     Finish(::grpc::Status(::grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "the gateway holds too many answers not yet read by this caller; read them first"));
     return;
   }
-  if (bounds_.responses != nullptr) held_ = bytes;
-  if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
+  hold_.Sending(ctx_);
   StartWrite(&response_);
 }
 
 void ReflectionCall::OnWriteDone(bool ok) {
-  if (bounds_.send != nullptr) bounds_.send->Done(std::exchange(sending_, nullptr));
-  if (held_ > 0) bounds_.responses->Release(principal_, std::exchange(held_, 0));
+  hold_.Sent();
   response_.Clear();
   if (!ok) {
     Finish(::grpc::Status(::grpc::StatusCode::CANCELLED, "the client went away"));

@@ -26,11 +26,11 @@ class ReflectionCall final : public grpc::ServerGenericBidiReactor {
   // (of `principal`, on its connection) is held until gRPC is done with the stream, each answer's
   // bytes count in the response budget until sent, and an answer not read in time cancels it.
   ReflectionCall(grpc::GenericCallbackServerContext* ctx, const std::vector<std::string>* services,
-                 std::string principal, UnaryCall::Bounds bounds);
+                 std::string principal, CallBounds bounds);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
-  void OnDone() override;
+  void OnDone() override { delete this; }  // (hold_ releases what the stream held)
 
  private:
   // The response to one request (serialized ServerReflectionResponse).
@@ -38,10 +38,7 @@ class ReflectionCall final : public grpc::ServerGenericBidiReactor {
 
   grpc::GenericCallbackServerContext* const ctx_;
   const std::vector<std::string>* services_;
-  const std::string principal_;
-  const UnaryCall::Bounds bounds_;
-  size_t held_ = 0;  // bytes of the answer being written, held in bounds_.responses
-  SendDeadlines::Entry* sending_ = nullptr;
+  CallHold hold_;  // (the answer being written is held until OnWriteDone)
   grpc::ByteBuffer request_, response_;
   // Files already sent on this stream: each goes out once, with the dependencies not yet sent.
   absl::flat_hash_set<std::string> sent_;

@@ -49,11 +49,6 @@ void SendDeadlines::Done(Entry* entry) {
   delete entry;
 }
 
-long long SendDeadlines::cancelled() const {
-  absl::MutexLock lock(&mu_);
-  return cancelled_;
-}
-
 void SendDeadlines::Run() {
   mu_.Lock();
   while (!stop_) {
@@ -69,7 +64,6 @@ void SendDeadlines::Run() {
     entry->waiting = false;
     entry->cancelling = true;
     cancelling_thread_ = std::this_thread::get_id();
-    ++cancelled_;
     // Outside mu_ (TryCancel runs interceptors and core cancellation; other calls' callbacks must
     // not wait for it): the call's Done waits for `cancelling` to clear, so its context lives.
     mu_.Unlock();

@@ -31,9 +31,6 @@ class SendDeadlines {
   // The call is done (from its OnDone, before its context goes): never cancelled after this returns.
   void Done(Entry* entry);
 
-  // Calls cancelled so far (for tests and logs).
-  long long cancelled() const;
-
  private:
   void Run();
 
@@ -41,7 +38,6 @@ class SendDeadlines {
   mutable absl::Mutex mu_;
   // In the order they started, which is the order of their deadlines (one timeout for all).
   std::list<Entry*> waiting_ ABSL_GUARDED_BY(mu_);
-  long long cancelled_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   // The thread running TryCancel (outside mu_), while it does: gRPC may run that call's OnDone
   // inside TryCancel on it, and Done must not wait for itself there.

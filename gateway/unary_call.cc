@@ -1,6 +1,7 @@
 // UnaryCall: see unary_call.h.
 #include "gateway/unary_call.h"
 
+#include <utility>
 #include <vector>
 
 namespace kp::gateway {
@@ -27,13 +28,35 @@ grpc::ByteBuffer SharedByteBuffer(Body body) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
+CallHold::~CallHold() {
+  Sent();
+  if (bounds_.slots != nullptr) bounds_.slots->Release(principal_, bounds_.connection);
+}
+
+bool CallHold::HoldAnswer(size_t bytes) {
+  if (bounds_.responses == nullptr) return true;
+  if (!bounds_.responses->Hold(principal_, bytes)) return false;
+  held_ = bytes;
+  return true;
+}
+
+void CallHold::Sending(grpc::ServerContextBase* ctx) {
+  if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx);
+}
+
+void CallHold::Sent() {
+  if (bounds_.send != nullptr) bounds_.send->Done(std::exchange(sending_, nullptr));
+  if (held_ > 0) bounds_.responses->Release(principal_, std::exchange(held_, 0));
+}
+
 UnaryCall::UnaryCall(grpc::GenericCallbackServerContext* ctx, const Handler* handler, Forwarded from, Bounds bounds)
-    : ctx_(ctx), handler_(handler), from_(std::move(from)), principal_(from_.principal.name), bounds_(bounds) {
-  if (bounds_.reads == nullptr) {
+    : ctx_(ctx), handler_(handler), from_(std::move(from)), hold_(from_.principal.name, std::move(bounds)) {
+  ReadSlots* reads = hold_.bounds().reads;
+  if (reads == nullptr) {
     StartReading();
     return;
   }
-  switch (bounds_.reads->Acquire(principal_, this)) {
+  switch (reads->Acquire(hold_.principal(), this)) {
     case ReadSlots::Admission::kRead:
       StartReading();
       return;
@@ -50,21 +73,16 @@ UnaryCall::UnaryCall(grpc::GenericCallbackServerContext* ctx, const Handler* han
 void UnaryCall::StartReading() { StartRead(&request_); }
 
 void UnaryCall::End(const grpc::Status& status) {
-  if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
+  hold_.Sending(ctx_);
   Finish(status);
 }
 
-void UnaryCall::OnDone() {
-  if (bounds_.send != nullptr) bounds_.send->Done(sending_);
-  if (held_ > 0) bounds_.responses->Release(principal_, held_);
-  if (bounds_.slots != nullptr) bounds_.slots->Release(principal_, bounds_.connection);
-  delete this;
-}
+void UnaryCall::OnDone() { delete this; }  // (hold_ releases what the call held)
 
 void UnaryCall::OnReadDone(bool ok) {
-  if (bounds_.reads != nullptr) {
+  if (ReadSlots* reads = hold_.bounds().reads) {
     // The request is in (or will never be): the read slot passes to this principal's next call.
-    if (UnaryCall* next = bounds_.reads->Release(principal_)) next->StartReading();
+    if (UnaryCall* next = reads->Release(hold_.principal())) next->StartReading();
   }
   if (!ok) {
     // The stream ended before a request came: the caller has gone (or sent none).
@@ -77,7 +95,7 @@ void UnaryCall::OnReadDone(bool ok) {
 void UnaryCall::OnCancel() {
   cancel_->Cancel();
   // Still waiting for a read slot: it will never read.
-  if (bounds_.reads != nullptr && bounds_.reads->Forget(principal_, this)) {
+  if (hold_.bounds().reads != nullptr && hold_.bounds().reads->Forget(hold_.principal(), this)) {
     End(grpc::Status(grpc::StatusCode::CANCELLED, "the call ended before its request was read"));
   }
 }
@@ -87,16 +105,14 @@ void UnaryCall::Reply(const grpc::Status& status, grpc::ByteBuffer response) {
     End(status);
     return;
   }
-  const size_t bytes = response.Length();
-  if (bounds_.responses != nullptr && !bounds_.responses->Hold(principal_, bytes)) {
+  if (!hold_.HoldAnswer(response.Length())) {
     End(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "the gateway holds too many responses not yet read by this caller (or by all callers); "
                         "read the answers of earlier calls, or make fewer at once"));
     return;
   }
-  if (bounds_.responses != nullptr) held_ = bytes;
   response_ = std::move(response);
-  if (bounds_.send != nullptr) sending_ = bounds_.send->Start(ctx_);
+  hold_.Sending(ctx_);
   StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
 }
 

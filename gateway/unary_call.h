@@ -13,7 +13,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "gateway/call_context.h"
-#include "gateway/call_slots.h"
+#include "common/call_slots.h"
 #include "gateway/cancel_scope.h"
 #include "gateway/read_slots.h"
 #include "gateway/response_budget.h"
@@ -22,21 +22,50 @@
 
 namespace kp::gateway {
 
+// What bounds the calls in progress (any may be null): `slots` holds a call's slot (taken for it
+// on `connection`) until gRPC is done with it; `reads` bounds the requests being read per
+// principal; `responses` holds an answer's bytes until they are sent; `send` cancels a call whose
+// caller does not take its answer in time.
+struct CallBounds {
+  CallSlots* slots = nullptr;
+  std::string connection;
+  ReadSlots* reads = nullptr;
+  ResponseBudget* responses = nullptr;
+  SendDeadlines* send = nullptr;
+};
+
+// What one call (or stream) of `principal` holds of its bounds, each released once: the answer
+// being sent (its bytes in the budget, its send deadline) when it is out, the rest, slot included,
+// when the call is done (the holder's destruction, in OnDone).
+class CallHold {
+ public:
+  CallHold(std::string principal, CallBounds bounds) : principal_(std::move(principal)), bounds_(std::move(bounds)) {}
+  ~CallHold();
+  CallHold(const CallHold&) = delete;
+  CallHold& operator=(const CallHold&) = delete;
+
+  const std::string& principal() const { return principal_; }
+  const CallBounds& bounds() const { return bounds_; }
+  // Holds an answer's `bytes` until Sent: false (nothing held) if over the principal's or the
+  // gateway's budget.
+  bool HoldAnswer(size_t bytes);
+  // The answer (or the call's status) is on its way to the caller of `ctx`: under the send deadline.
+  void Sending(grpc::ServerContextBase* ctx);
+  // The answer is out: its bytes and its deadline released.
+  void Sent();
+
+ private:
+  const std::string principal_;
+  const CallBounds bounds_;
+  size_t held_ = 0;  // bytes held in bounds_.responses
+  SendDeadlines::Entry* sending_ = nullptr;
+};
+
 class UnaryCall final : public grpc::ServerGenericBidiReactor {
  public:
   // Runs the call, its caller admitted (see call_context.h) and its request read.
   using Handler = std::function<void(UnaryCall*, Forwarded from)>;
-  // What bounds the calls in progress (any may be null): `slots` holds this call's slot (taken
-  // for it on `connection`) until gRPC is done with it; `reads` bounds the requests being read per
-  // principal; `responses` holds its response's bytes until they are sent; `send` cancels it if
-  // its caller does not take its answer in time.
-  struct Bounds {
-    CallSlots* slots = nullptr;
-    std::string connection;
-    ReadSlots* reads = nullptr;
-    ResponseBudget* responses = nullptr;
-    SendDeadlines* send = nullptr;
-  };
+  using Bounds = CallBounds;
   // `handler` (which outlives the call) is run once the request has arrived.
   UnaryCall(grpc::GenericCallbackServerContext* ctx, const Handler* handler, Forwarded from, Bounds bounds);
 
@@ -66,10 +95,7 @@ class UnaryCall final : public grpc::ServerGenericBidiReactor {
   grpc::GenericCallbackServerContext* const ctx_;
   const Handler* const handler_;
   Forwarded from_;
-  const std::string principal_;
-  const Bounds bounds_;
-  size_t held_ = 0;  // bytes held in bounds_.responses
-  SendDeadlines::Entry* sending_ = nullptr;
+  CallHold hold_;
   grpc::ByteBuffer request_, response_;
   const std::shared_ptr<CancelScope> cancel_ = std::make_shared<CancelScope>();
 };

@@ -1,6 +1,6 @@
 // The gateway's bounds on calls in progress: in all, per principal and per connection, exact
 // under concurrency, each refusal with its code and nothing taken.
-#include "gateway/call_slots.h"
+#include "common/call_slots.h"
 
 #include <atomic>
 #include <thread>
@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kp::gateway {
+namespace kp {
 namespace {
 
 TEST(CallSlots, EachBoundRefusesWithItsCodeAndTakesNothing) {
@@ -78,4 +78,4 @@ TEST(CallSlots, ExactUnderConcurrency) {
 }
 
 }  // namespace
-}  // namespace kp::gateway
+}  // namespace kp

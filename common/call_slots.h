@@ -1,9 +1,10 @@
-// Calls in progress at the gateway, bounded three ways so that no single caller can take the
-// endpoint from everyone else: in all (--max_in_flight: beyond it UNAVAILABLE, the gateway is
-// full), per principal (a fair share of that: beyond it RESOURCE_EXHAUSTED for that principal
-// only) and per connection (at most the streams one connection may open, --max_concurrent_streams:
-// gRPC counts a stream only until it is reset, a call lives until the gateway has finished it).
-// A slot is held from admission until gRPC is done with the call (UnaryCall::OnDone).
+// Calls (or streams) in progress in a server, bounded three ways so that no single caller can
+// take the endpoint from everyone else: in all (the gateway's --max_in_flight: beyond it the server
+// is full), per principal (a fair share of that: beyond it RESOURCE_EXHAUSTED for that principal
+// only) and per connection (the gateway's calls: at most the streams one connection may open,
+// --max_concurrent_streams; gRPC counts a stream only until it is reset, a call lives until the
+// gateway has finished it). A slot is held from admission until gRPC is done with the call
+// (OnDone). The gateway's calls and reflection streams and every server's health watches use it.
 #pragma once
 
 #include <string>
@@ -13,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
-namespace kp::gateway {
+namespace kp {
 
 class CallSlots {
  public:
@@ -25,6 +26,8 @@ class CallSlots {
     // (`<metric>_total`, `<metric>_principal`, `<metric>_connection`).
     const char* noun = "calls in progress";
     const char* metric = "calls";
+    // The code of a refusal when the server is full (retry elsewhere or later).
+    absl::StatusCode when_full = absl::StatusCode::kUnavailable;
   };
   explicit CallSlots(Limits limits) : limits_(limits) {}
 
@@ -34,7 +37,6 @@ class CallSlots {
   void Release(const std::string& principal, const std::string& connection);
 
   int in_progress() const;
-  const Limits& limits() const { return limits_; }
 
  private:
   const Limits limits_;
@@ -44,4 +46,4 @@ class CallSlots {
   absl::flat_hash_map<std::string, int> by_connection_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace kp::gateway
+}  // namespace kp

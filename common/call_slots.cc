@@ -1,10 +1,10 @@
 // CallSlots: see call_slots.h.
-#include "gateway/call_slots.h"
+#include "common/call_slots.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 
-namespace kp::gateway {
+namespace kp {
 namespace {
 
 // Decrements a count, dropping its entry at 0 (principals and connections come and go).
@@ -43,12 +43,12 @@ absl::Status CallSlots::Acquire(const std::string& principal, const std::string&
   switch (refused) {
     case kTotal:
       metrics::RecordEdgeRefusal(absl::StrCat(limits_.metric, "_total"));
-      return absl::UnavailableError(
-          absl::StrCat("the gateway has ", limits_.total, " ", limits_.noun, " (its limit); retry shortly"));
+      return absl::Status(limits_.when_full,
+                          absl::StrCat("this server has ", limits_.total, " ", limits_.noun, " (its limit); retry shortly"));
     case kPrincipal:
       metrics::RecordEdgeRefusal(absl::StrCat(limits_.metric, "_principal"));
       return absl::ResourceExhaustedError(absl::StrCat("this principal has ", limits_.per_principal, " ",
-                                                       limits_.noun, " at the gateway (its share of the gateway); "
+                                                       limits_.noun, " here (its share of the server); "
                                                        "wait for answers before making more calls"));
     case kConnection:
       break;
@@ -71,4 +71,4 @@ int CallSlots::in_progress() const {
   return total_;
 }
 
-}  // namespace kp::gateway
+}  // namespace kp
