@@ -184,6 +184,22 @@ TEST(Lifecycle, InvalidConfigurationFailsAtStartWithAClearError) {
   EXPECT_NE(log.find("--database"), std::string::npos) << log;
 }
 
+TEST(Lifecycle, InvalidEdgeBoundsFailTheGatewayAtStartNamingEachFlag) {
+  TempDir dir;
+  ServiceProcess bad("bad-gateway", BinaryPath("kp-gateway"), dir.path(),
+                     {"--send_timeout=1ms", "--max_in_flight=100", "--principal_max_in_flight=101",
+                      "--max_health_watches=0", "--auth=disabled", "--plaintext"});
+  EXPECT_FALSE(bad.Start(absl::Seconds(10)).ok());
+  FILE* f = std::fopen(bad.log_path().c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string log(8192, '\0');
+  log.resize(std::fread(log.data(), 1, log.size(), f));
+  std::fclose(f);
+  for (const char* flag : {"--send_timeout", "--principal_max_in_flight", "--max_health_watches"}) {
+    EXPECT_NE(log.find(flag), std::string::npos) << flag << " not named in: " << log;
+  }
+}
+
 std::string ReadFile(const std::string& path) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) return "";
